@@ -1,0 +1,110 @@
+//! The one place where errors become HTTP statuses and JSON bodies
+//! `{"code": "...", "message": "..."}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use evledger_ledger::entry::EntryError;
+use evledger_ledger::{LedgerError, ProofError};
+use serde::Serialize;
+
+/// An error answer of the API.
+#[derive(Debug)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// A new error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with code `bad_request`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    /// 404 with code `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(code = self.code, message = %self.message, "request failed");
+        }
+        let body = ErrorBody {
+            code: self.code,
+            message: &self.message,
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<EntryError> for ApiError {
+    fn from(e: EntryError) -> Self {
+        let code = match &e {
+            EntryError::TooLarge(_) => {
+                return Self::new(StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", e.to_string())
+            }
+            EntryError::Json(_) => "malformed_entry",
+            EntryError::UnknownKind(_) => "unknown_kind",
+            EntryError::Base64(_) => "bad_base64",
+            EntryError::BadKey(_) => "bad_verifier",
+            EntryError::SignatureInvalid(_) => "signature_invalid",
+            EntryError::UnusedVerifier(_) => "verifier_mismatch",
+            EntryError::Statement(_) => "bad_statement",
+            EntryError::Invalid(_) => "invalid_entry",
+        };
+        Self::bad_request(e.to_string()).with_code(code)
+    }
+}
+
+impl ApiError {
+    fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Proof(ProofError::OutOfRange(m)) => {
+                Self::bad_request(m).with_code("out_of_range")
+            }
+            LedgerError::EntryTooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", e.to_string())
+            }
+            LedgerError::Overloaded => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
+            }
+            LedgerError::Closed => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string())
+            }
+            other => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                other.to_string(),
+            ),
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The evledger HTTP server: C2SP static paths (`/checkpoint`, `/tile/...`),
+//! the REST API under `/api/v1`, health and Prometheus metrics.
+//!
+//! Handlers only translate: parse the request, call the ledger, shape the
+//! answer. Errors become HTTP in one place, [`error::ApiError`].
+
+pub mod error;
+mod log;
+pub mod metrics;
+mod tiles;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use evledger_ledger::Ledger;
+use metrics_exporter_prometheus::PrometheusHandle;
+
+/// Largest request body accepted, before any parsing. A leaf is at most
+/// 64 KiB; the submission carrying it (JSON, PEM keys) a little more.
+pub const MAX_REQUEST_BODY: usize = 256 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ledger: Ledger,
+    metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    /// State over an open ledger; `metrics` renders `/metrics` when given.
+    pub fn new(ledger: Ledger, metrics: Option<PrometheusHandle>) -> Self {
+        Self {
+            inner: Arc::new(Inner { ledger, metrics }),
+        }
+    }
+
+    fn ledger(&self) -> &Ledger {
+        &self.inner.ledger
+    }
+}
+
+/// The full router of the API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/checkpoint", get(tiles::checkpoint))
+        .route("/tile/{*path}", get(tiles::tile))
+        .route(
+            "/api/v1/log/entries",
+            post(log::submit).get(log::entry_by_leaf_hash),
+        )
+        .route("/api/v1/log/entries/{log_index}", get(log::entry_by_index))
+        .route("/api/v1/log", get(log::log_info))
+        .route("/api/v1/log/proof/inclusion", get(log::inclusion_proof))
+        .route("/api/v1/log/proof/consistency", get(log::consistency_proof))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(axum::middleware::from_fn(metrics::track_http))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then lets the
+/// requests in flight finish (and so the append batches they wait on).
+///
+/// # Errors
+///
+/// I/O errors of the listener.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let size = state.ledger().checkpoint().size;
+    Json(serde_json::json!({"status": "ready", "treeSize": size}))
+}
+
+async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
+    match &state.inner.metrics {
+        Some(handle) => (
+            StatusCode::OK,
+            [("content-type", "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => error::ApiError::not_found("metrics are not enabled").into_response(),
+    }
+}
+
+async fn not_found() -> error::ApiError {
+    error::ApiError::not_found("no such endpoint")
+}

@@ -1,0 +1,304 @@
+//! REST endpoints of the log under `/api/v1/log`: submit, read entries with
+//! inclusion proofs, log info, inclusion and consistency proofs.
+//!
+//! Every proof is checked against the root of the checkpoint it is returned
+//! with before it leaves the server.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use evledger_ledger::bundle::TlogProof;
+use evledger_ledger::entry::Entry;
+use evledger_ledger::{InclusionProof, SignedCheckpoint};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// An inclusion proof as JSON; hashes are lowercase hex.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct InclusionProofJson {
+    log_index: u64,
+    tree_size: u64,
+    root_hash: String,
+    hashes: Vec<String>,
+}
+
+impl From<&InclusionProof> for InclusionProofJson {
+    fn from(p: &InclusionProof) -> Self {
+        Self {
+            log_index: p.log_index,
+            tree_size: p.tree_size,
+            root_hash: hex::encode(p.root),
+            hashes: p.hashes.iter().map(hex::encode).collect(),
+        }
+    }
+}
+
+/// An entry with its proof against a checkpoint.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryJson {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    log_index: u64,
+    leaf_hash: String,
+    /// The leaf bytes, embedded verbatim: canonical JSON.
+    entry: Box<RawValue>,
+    checkpoint: String,
+    inclusion_proof: InclusionProofJson,
+}
+
+/// Loads entry `index` and proves it against `checkpoint`.
+fn proven_entry(
+    state: &AppState,
+    index: u64,
+    checkpoint: &SignedCheckpoint,
+) -> Result<(Vec<u8>, InclusionProof), ApiError> {
+    let ledger = state.ledger();
+    let leaf = ledger
+        .entry(index)?
+        .ok_or_else(|| ApiError::not_found(format!("no entry at log index {index}")))?;
+    let proof = ledger.inclusion_proof(index, checkpoint.size)?;
+    // The ledger checked the path against the root it computed; check that
+    // root is the one the checkpoint signs.
+    if proof.root != checkpoint.root {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "proof root differs from the checkpoint root",
+        ));
+    }
+    proof
+        .verify(&evledger_ledger::leaf_hash(&leaf))
+        .map_err(evledger_ledger::LedgerError::from)?;
+    Ok((leaf, proof))
+}
+
+fn entry_json(
+    leaf: Vec<u8>,
+    proof: &InclusionProof,
+    checkpoint: &SignedCheckpoint,
+) -> Result<EntryJson, ApiError> {
+    let leaf_hash = hex::encode(evledger_ledger::leaf_hash(&leaf));
+    let text = String::from_utf8(leaf).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "stored leaf is not UTF-8 JSON",
+        )
+    })?;
+    let entry = RawValue::from_string(text).map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "stored leaf is not JSON",
+        )
+    })?;
+    Ok(EntryJson {
+        code: None,
+        message: None,
+        log_index: proof.log_index,
+        leaf_hash,
+        entry,
+        checkpoint: checkpoint.note.clone(),
+        inclusion_proof: proof.into(),
+    })
+}
+
+fn location(index: u64) -> (header::HeaderName, String) {
+    (header::LOCATION, format!("/api/v1/log/entries/{index}"))
+}
+
+/// `POST /api/v1/log/entries`: check, append, answer with proof (201), or
+/// the existing entry (409) for a duplicate.
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body exceeds {} bytes", crate::MAX_REQUEST_BODY),
+            )
+        } else {
+            ApiError::bad_request(rejection.body_text())
+        }
+    })?;
+    let entry = Entry::from_submission(&body)?;
+    let appended = state.ledger().append(entry.leaf).await?;
+    let checkpoint = appended.checkpoint.clone();
+    let (leaf, proof) = proven_entry(&state, appended.log_index, &checkpoint)?;
+    let mut json = entry_json(leaf, &proof, &checkpoint)?;
+    let status = if appended.duplicate {
+        json.code = Some("duplicate_entry");
+        json.message = Some(format!(
+            "the entry is already in the log at index {}",
+            appended.log_index
+        ));
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::CREATED
+    };
+    Ok((status, [location(appended.log_index)], Json(json)).into_response())
+}
+
+fn parse_u64(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {
+    params
+        .get(name)
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer")))
+        })
+        .transpose()
+}
+
+fn required_u64(params: &HashMap<String, String>, name: &str) -> Result<u64, ApiError> {
+    parse_u64(params, name)?.ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
+}
+
+fn query(
+    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<HashMap<String, String>, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// Answers with an entry and its proof against the latest checkpoint, as
+/// JSON or, with `format=tlog-proof`, as a C2SP tlog-proof.
+fn entry_answer(
+    state: &AppState,
+    index: u64,
+    params: &HashMap<String, String>,
+) -> Result<Response, ApiError> {
+    let checkpoint = state.ledger().checkpoint();
+    let (leaf, proof) = proven_entry(state, index, &checkpoint)?;
+    match params.get("format").map(String::as_str) {
+        None | Some("json") => Ok(Json(entry_json(leaf, &proof, &checkpoint)?).into_response()),
+        Some("tlog-proof") => {
+            let bundle = TlogProof {
+                extra: Some(leaf),
+                index,
+                hashes: proof.hashes,
+                checkpoint: checkpoint.note.clone(),
+            };
+            Ok((
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                bundle.to_text(),
+            )
+                .into_response())
+        }
+        Some(other) => Err(ApiError::bad_request(format!(
+            "unknown format {other:?} (json or tlog-proof)"
+        ))),
+    }
+}
+
+/// `GET /api/v1/log/entries/{logIndex}`.
+pub(crate) async fn entry_by_index(
+    State(state): State<AppState>,
+    Path(log_index): Path<String>,
+    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = query(q)?;
+    let index: u64 = log_index
+        .parse()
+        .map_err(|_| ApiError::bad_request("logIndex must be a non-negative integer"))?;
+    entry_answer(&state, index, &params)
+}
+
+/// `GET /api/v1/log/entries?leafHash=<hex>`.
+pub(crate) async fn entry_by_leaf_hash(
+    State(state): State<AppState>,
+    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let params = query(q)?;
+    let hex_hash = params
+        .get("leafHash")
+        .ok_or_else(|| ApiError::bad_request("leafHash is required"))?;
+    let hash: [u8; 32] = hex::decode(hex_hash)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| ApiError::bad_request("leafHash must be 64 hex characters"))?;
+    let index = state
+        .ledger()
+        .index_of(&hash)?
+        .ok_or_else(|| ApiError::not_found(format!("no entry with leaf hash {hex_hash}")))?;
+    entry_answer(&state, index, &params)
+}
+
+/// `GET /api/v1/log`.
+pub(crate) async fn log_info(State(state): State<AppState>) -> impl IntoResponse {
+    let ledger = state.ledger();
+    let checkpoint = ledger.checkpoint();
+    Json(serde_json::json!({
+        "origin": ledger.origin(),
+        "treeSize": checkpoint.size,
+        "rootHash": hex::encode(checkpoint.root),
+        "checkpoint": checkpoint.note,
+        "verifierKey": ledger.verifier_key(),
+    }))
+}
+
+/// The checkpoint signed for exactly `size`, if any batch ended there.
+fn checkpoint_for(state: &AppState, size: u64) -> Result<Option<String>, ApiError> {
+    let latest = state.ledger().checkpoint();
+    if latest.size == size {
+        return Ok(Some(latest.note.clone()));
+    }
+    Ok(state.ledger().checkpoint_at(size)?)
+}
+
+/// `GET /api/v1/log/proof/inclusion?logIndex=&treeSize=` (treeSize defaults
+/// to the latest).
+pub(crate) async fn inclusion_proof(
+    State(state): State<AppState>,
+    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let params = query(q)?;
+    let index = required_u64(&params, "logIndex")?;
+    let latest = state.ledger().checkpoint();
+    let size = parse_u64(&params, "treeSize")?.unwrap_or(latest.size);
+    let proof = state.ledger().inclusion_proof(index, size)?;
+    let mut json = serde_json::to_value(InclusionProofJson::from(&proof))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if let Some(note) = checkpoint_for(&state, size)? {
+        json["checkpoint"] = note.into();
+    }
+    Ok(Json(json))
+}
+
+/// `GET /api/v1/log/proof/consistency?firstSize=&lastSize=` (lastSize
+/// defaults to the latest).
+pub(crate) async fn consistency_proof(
+    State(state): State<AppState>,
+    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let params = query(q)?;
+    let first = required_u64(&params, "firstSize")?;
+    let latest = state.ledger().checkpoint();
+    let last = parse_u64(&params, "lastSize")?.unwrap_or(latest.size);
+    let proof = state.ledger().consistency_proof(first, last)?;
+    let mut json = serde_json::json!({
+        "firstSize": proof.first_size,
+        "lastSize": proof.last_size,
+        "firstRootHash": hex::encode(proof.first_root),
+        "rootHash": hex::encode(proof.last_root),
+        "hashes": proof.hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+    });
+    if let Some(note) = checkpoint_for(&state, last)? {
+        json["checkpoint"] = note.into();
+    }
+    Ok(Json(json))
+}

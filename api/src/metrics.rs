@@ -1,0 +1,46 @@
+//! Prometheus metrics: the recorder and the HTTP request middleware.
+//!
+//! HTTP requests are counted by route template and status
+//! (`evledger_http_requests_total{route,method,status}`) and timed
+//! (`evledger_http_request_seconds{route,method}`).
+
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// Installs the global Prometheus recorder and returns the handle that
+/// renders it; `None` if a recorder is already installed.
+pub fn install_recorder() -> Option<PrometheusHandle> {
+    let latency_buckets = [
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    ];
+    let size_buckets = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0, 2048.0];
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &latency_buckets)
+        .ok()?
+        .set_buckets_for_metric(Matcher::Full("evledger_batch_size".into()), &size_buckets)
+        .ok()?
+        .install_recorder()
+        .ok()
+}
+
+/// Middleware recording every request by route template and status.
+pub async fn track_http(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("evledger_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("evledger_http_request_seconds", "route" => route, "method" => method)
+        .record(started.elapsed().as_secs_f64());
+    response
+}

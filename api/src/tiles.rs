@@ -1,0 +1,45 @@
+//! C2SP static paths (<https://c2sp.org/tlog-tiles>): `/checkpoint`,
+//! `/tile/<L>/<N>[.p/<W>]` and `/tile/entries/<N>[.p/<W>]`.
+//!
+//! A tile path names immutable bytes (a partial tile's first W hashes never
+//! change), so every tile is served as immutable; the checkpoint is not.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
+use evledger_ledger::{TileCoord, TileKind};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub(crate) async fn checkpoint(State(state): State<AppState>) -> impl IntoResponse {
+    let checkpoint = state.ledger().checkpoint();
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        checkpoint.note.clone(),
+    )
+}
+
+pub(crate) async fn tile(
+    State(state): State<AppState>,
+    Path(path): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let coord = TileCoord::parse(&path).map_err(|e| ApiError::not_found(e.to_string()))?;
+    let data = state.ledger().tile(coord)?.ok_or_else(|| {
+        let what = match coord.kind {
+            TileKind::Hashes { .. } => "tile",
+            TileKind::Entries => "entry bundle",
+        };
+        ApiError::not_found(format!("{what} {} is not in the tree", coord.path()))
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        data,
+    ))
+}

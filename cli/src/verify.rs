@@ -1,0 +1,283 @@
+//! `evledger verify`: checks inclusion, consistency and tlog-proof bundles,
+//! trusting nothing but the log's verifier key. Online variants fetch what
+//! they need from the log and check it exactly as the offline ones do.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context};
+use clap::{Args, Subcommand};
+use evledger_ledger::bundle::TlogProof;
+use evledger_ledger::entry::canonical_json;
+use evledger_ledger::{leaf_hash, CheckpointVerifier, ConsistencyProof, InclusionProof, SignedCheckpoint};
+use serde_json::Value;
+
+use crate::client;
+
+#[derive(Subcommand)]
+pub enum VerifyCommand {
+    /// Check that an entry is in the log: from a saved entry response
+    /// (`--entry FILE`) or fetched from `--url` by `--log-index`/`--leaf-hash`.
+    Inclusion(InclusionArgs),
+    /// Check that a newer checkpoint extends an older one: offline with
+    /// `--new` and `--proof`, or against the latest checkpoint at `--url`.
+    Consistency(ConsistencyArgs),
+    /// Check a C2SP tlog-proof bundle offline.
+    Bundle(BundleArgs),
+}
+
+#[derive(Args)]
+pub struct KeyArg {
+    /// The log's verifier key (`name+id+base64`), or a file holding it.
+    /// Repeat during a key rotation.
+    #[arg(long = "key", required = true)]
+    keys: Vec<String>,
+}
+
+impl KeyArg {
+    fn verifier(&self) -> anyhow::Result<CheckpointVerifier> {
+        let mut keys = Vec::new();
+        for key in &self.keys {
+            let path = Path::new(key);
+            if !key.contains('+') && path.exists() {
+                keys.push(std::fs::read_to_string(path)?.trim().to_string());
+            } else {
+                keys.push(key.trim().to_string());
+            }
+        }
+        Ok(CheckpointVerifier::new(&keys)?)
+    }
+}
+
+#[derive(Args)]
+pub struct InclusionArgs {
+    #[command(flatten)]
+    key: KeyArg,
+    /// A saved entry response (POST or GET /api/v1/log/entries).
+    #[arg(long, conflicts_with = "url")]
+    entry: Option<PathBuf>,
+    /// Base URL of the log.
+    #[arg(long)]
+    url: Option<String>,
+    /// With --url: the entry's log index.
+    #[arg(long, requires = "url")]
+    log_index: Option<u64>,
+    /// With --url: the entry's leaf hash (hex).
+    #[arg(long, requires = "url", conflicts_with = "log_index")]
+    leaf_hash: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ConsistencyArgs {
+    #[command(flatten)]
+    key: KeyArg,
+    /// The older signed checkpoint (file).
+    #[arg(long)]
+    old: PathBuf,
+    /// The newer signed checkpoint (file); with --proof, verifies offline.
+    #[arg(long, requires = "proof", conflicts_with = "url")]
+    new: Option<PathBuf>,
+    /// The consistency proof response (JSON with `hashes`), for offline use.
+    #[arg(long, requires = "new")]
+    proof: Option<PathBuf>,
+    /// Base URL of the log: fetch its latest checkpoint and the proof.
+    #[arg(long)]
+    url: Option<String>,
+    /// Write the newer checkpoint here once it is verified.
+    #[arg(long)]
+    save: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct BundleArgs {
+    #[command(flatten)]
+    key: KeyArg,
+    /// The tlog-proof file.
+    bundle: PathBuf,
+    /// The entry (leaf bytes) to check, if not taken from the bundle.
+    #[arg(long)]
+    entry: Option<PathBuf>,
+}
+
+pub fn run(command: VerifyCommand) -> anyhow::Result<()> {
+    match command {
+        VerifyCommand::Inclusion(args) => inclusion(args),
+        VerifyCommand::Consistency(args) => consistency(args),
+        VerifyCommand::Bundle(args) => bundle(args),
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn hex32(value: &Value, what: &str) -> anyhow::Result<[u8; 32]> {
+    let text = value.as_str().with_context(|| format!("{what} is missing"))?;
+    hex::decode(text)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .with_context(|| format!("{what} is not a 32-byte hex hash"))
+}
+
+/// Checks an entry response: its checkpoint's signature, the entry's leaf
+/// hash, and the inclusion proof against the checkpoint's root.
+fn check_entry_response(
+    verifier: &CheckpointVerifier,
+    response: &Value,
+) -> anyhow::Result<(u64, [u8; 32], SignedCheckpoint)> {
+    let note = response["checkpoint"]
+        .as_str()
+        .context("response has no checkpoint")?;
+    let checkpoint = verifier.verify(note.as_bytes()).context("checkpoint")?;
+    let leaf = canonical_json(&response["entry"]).context("entry")?;
+    let hash = leaf_hash(&leaf);
+    if !response["leafHash"].is_null() {
+        ensure!(
+            hex32(&response["leafHash"], "leafHash")? == hash,
+            "leafHash does not match the entry"
+        );
+    }
+    let proof = &response["inclusionProof"];
+    let index = proof["logIndex"]
+        .as_u64()
+        .context("inclusionProof.logIndex is missing")?;
+    ensure!(
+        proof["treeSize"].as_u64() == Some(checkpoint.size),
+        "inclusionProof.treeSize differs from the checkpoint's size {}",
+        checkpoint.size
+    );
+    ensure!(
+        hex32(&proof["rootHash"], "inclusionProof.rootHash")? == checkpoint.root,
+        "inclusionProof.rootHash differs from the checkpoint's root"
+    );
+    let hashes = proof["hashes"]
+        .as_array()
+        .context("inclusionProof.hashes is missing")?
+        .iter()
+        .map(|h| hex32(h, "proof hash"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    InclusionProof {
+        log_index: index,
+        tree_size: checkpoint.size,
+        root: checkpoint.root,
+        hashes,
+    }
+    .verify(&hash)
+    .context("inclusion proof")?;
+    Ok((index, hash, checkpoint))
+}
+
+fn inclusion(args: InclusionArgs) -> anyhow::Result<()> {
+    let verifier = args.key.verifier()?;
+    let response: Value = match (&args.entry, &args.url) {
+        (Some(path), _) => serde_json::from_str(&read(path)?).context("entry file is not JSON")?,
+        (None, Some(url)) => match (args.log_index, &args.leaf_hash) {
+            (Some(index), _) => client::get_json(url, &format!("/api/v1/log/entries/{index}"))?,
+            (None, Some(hash)) => {
+                client::get_json(url, &format!("/api/v1/log/entries?leafHash={hash}"))?
+            }
+            (None, None) => bail!("--url needs --log-index or --leaf-hash"),
+        },
+        (None, None) => bail!("give --entry FILE or --url URL"),
+    };
+    let (index, hash, checkpoint) = check_entry_response(&verifier, &response)?;
+    if let Some(expected) = args.log_index {
+        ensure!(index == expected, "the log answered with entry {index}, not {expected}");
+    }
+    println!(
+        "verified: entry {index} (leaf hash {}) is in {} at tree size {}",
+        hex::encode(hash),
+        checkpoint.origin,
+        checkpoint.size
+    );
+    Ok(())
+}
+
+fn consistency(args: ConsistencyArgs) -> anyhow::Result<()> {
+    let verifier = args.key.verifier()?;
+    let old = verifier
+        .verify(read(&args.old)?.as_bytes())
+        .context("old checkpoint")?;
+    let (new, proof_json) = match (&args.new, &args.proof, &args.url) {
+        (Some(new), Some(proof), _) => {
+            let new = verifier.verify(read(new)?.as_bytes()).context("new checkpoint")?;
+            let proof: Value =
+                serde_json::from_str(&read(proof)?).context("proof file is not JSON")?;
+            (new, proof)
+        }
+        (None, None, Some(url)) => {
+            let new = verifier
+                .verify(client::get_text(url, "/checkpoint")?.as_bytes())
+                .context("the log's latest checkpoint")?;
+            ensure!(
+                new.size >= old.size,
+                "ROLLBACK: the log's checkpoint has size {} < {}\nold:\n{}\nnew:\n{}",
+                new.size,
+                old.size,
+                old.note,
+                new.note
+            );
+            let proof = client::get_json(
+                url,
+                &format!(
+                    "/api/v1/log/proof/consistency?firstSize={}&lastSize={}",
+                    old.size, new.size
+                ),
+            )?;
+            (new, proof)
+        }
+        _ => bail!("give --new FILE --proof FILE, or --url URL"),
+    };
+    ensure!(
+        new.size >= old.size,
+        "the new checkpoint ({}) is smaller than the old ({})",
+        new.size,
+        old.size
+    );
+    let hashes = proof_json["hashes"]
+        .as_array()
+        .context("proof has no hashes")?
+        .iter()
+        .map(|h| hex32(h, "proof hash"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    ConsistencyProof {
+        first_size: old.size,
+        last_size: new.size,
+        first_root: old.root,
+        last_root: new.root,
+        hashes,
+    }
+    .verify()
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "INCONSISTENT: {e}\nold:\n{}\nnew:\n{}",
+            old.note,
+            new.note
+        )
+    })?;
+    if let Some(path) = &args.save {
+        std::fs::write(path, &new.note).with_context(|| format!("writing {}", path.display()))?;
+    }
+    println!(
+        "verified: {} at size {} extends size {}",
+        new.origin, new.size, old.size
+    );
+    Ok(())
+}
+
+fn bundle(args: BundleArgs) -> anyhow::Result<()> {
+    let verifier = args.key.verifier()?;
+    let proof = TlogProof::parse(&read(&args.bundle)?)?;
+    let entry = match &args.entry {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
+        None => None,
+    };
+    let (checkpoint, leaf) = proof.verify(&verifier, entry.as_deref())?;
+    println!(
+        "verified: entry {} (leaf hash {}) is in {} at tree size {}",
+        proof.index,
+        hex::encode(leaf_hash(&leaf)),
+        checkpoint.origin,
+        checkpoint.size
+    );
+    Ok(())
+}

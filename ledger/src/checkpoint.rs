@@ -1,0 +1,312 @@
+//! Signed checkpoints: C2SP tlog-checkpoint bodies (<https://c2sp.org/tlog-checkpoint>)
+//! inside C2SP signed notes (<https://c2sp.org/signed-note>), signed with Ed25519.
+//!
+//! ```text
+//! log.example/evidence
+//! 1000
+//! x4/d3tc7y7iuPWaiL8v0npFFQnvWbDXtoOMcHoKgxKs=
+//!
+//! — log.example/evidence r/SAR01zL+NFg5WW4oBe4PVS1R6r0ZlmVpEQw/QzLX8rOuzvnA1Tk...
+//! ```
+//!
+//! Keys use Go's sumdb/note encodings: the signer key
+//! `PRIVATE+KEY+<name>+<key ID hex>+<base64(0x01 || seed)>` and the verifier key
+//! `<name>+<key ID hex>+<base64(0x01 || public key)>`, where the key ID is the
+//! first four bytes of SHA-256(name || 0x0A || 0x01 || public key).
+
+use std::path::Path;
+
+use signed_note::{Note, Signer, StandardSigner, StandardVerifier, Verifier, VerifierList};
+use thiserror::Error;
+use tlog_tiles::{Checkpoint, Hash};
+
+/// Largest signed note accepted from anyone (C2SP leaves the bound to the verifier).
+pub const MAX_CHECKPOINT_SIZE: usize = 64 * 1024;
+
+/// Environment variable that may hold the log's signer key instead of a file.
+pub const SIGNING_KEY_ENV: &str = "EVLEDGER_SIGNING_KEY";
+
+/// Errors of checkpoint signing, parsing and verification.
+#[derive(Debug, Error)]
+pub enum CheckpointError {
+    /// The signer key is not a well-formed Ed25519 note signer key.
+    #[error("malformed signer key (expected PRIVATE+KEY+<name>+<id>+<base64>)")]
+    SignerKey,
+    /// A verifier key is not a well-formed Ed25519 note verifier key.
+    #[error("malformed verifier key {0:?}")]
+    VerifierKey(String),
+    /// The note is larger than [`MAX_CHECKPOINT_SIZE`].
+    #[error("checkpoint larger than {MAX_CHECKPOINT_SIZE} bytes")]
+    TooLarge,
+    /// The note's signature lines or text are malformed.
+    #[error("malformed signed note: {0}")]
+    MalformedNote(String),
+    /// The note's text is not a tlog-checkpoint body.
+    #[error("malformed checkpoint body")]
+    MalformedBody,
+    /// No signature by a trusted key verified.
+    #[error("checkpoint not signed by a trusted key: {0}")]
+    Unverified(String),
+    /// The checkpoint names another log.
+    #[error("checkpoint origin {found:?} is not the expected {expected:?}")]
+    WrongOrigin {
+        /// Origin the verifier was configured for.
+        expected: String,
+        /// Origin the checkpoint carries.
+        found: String,
+    },
+    /// Reading or writing the key file failed.
+    #[error("key file {path}: {source}")]
+    KeyFile {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The signature operation failed.
+    #[error("signing failed")]
+    Signing,
+}
+
+/// A checkpoint together with the signed note that carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The log origin (first line).
+    pub origin: String,
+    /// Tree size the checkpoint commits to.
+    pub size: u64,
+    /// RFC 6962 root hash of the tree at `size`.
+    pub root: [u8; 32],
+    /// The whole signed note, as served at `/checkpoint`.
+    pub note: String,
+}
+
+impl SignedCheckpoint {
+    /// The root as a `tlog_tiles` hash.
+    pub fn root_hash(&self) -> Hash {
+        Hash(self.root)
+    }
+}
+
+/// Signs checkpoints with the log's Ed25519 key.
+pub struct LogSigner {
+    signer: StandardSigner,
+    verifier_key: String,
+    origin: String,
+}
+
+impl std::fmt::Debug for LogSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("LogSigner")
+            .field("verifier_key", &self.verifier_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LogSigner {
+    /// Builds a signer from a note signer key; the key name is the log origin.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::SignerKey`] if the key is malformed.
+    pub fn from_signer_key(skey: &str) -> Result<Self, CheckpointError> {
+        let skey = skey.trim();
+        let signer = StandardSigner::new(skey).map_err(|_| CheckpointError::SignerKey)?;
+        let verifier_key = verifier_key_of(skey)?;
+        let origin = signer.name().to_string();
+        Ok(Self {
+            signer,
+            verifier_key,
+            origin,
+        })
+    }
+
+    /// Generates a fresh key for `origin` and returns the signer and its
+    /// signer key string (to be stored by the caller).
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::SignerKey`] if `origin` is not a valid key name.
+    pub fn generate(origin: &str) -> Result<(Self, String), CheckpointError> {
+        if !signed_note::is_key_name_valid(origin) {
+            return Err(CheckpointError::SignerKey);
+        }
+        let (skey, _vkey) = signed_note::generate_key(&mut rand::rngs::OsRng, origin);
+        Ok((Self::from_signer_key(&skey)?, skey))
+    }
+
+    /// Loads the signer key from [`SIGNING_KEY_ENV`], else from `path`; if
+    /// neither exists, generates a key for `origin` and writes it to `path`
+    /// (mode 0600). Returns the signer and whether a key was generated.
+    ///
+    /// # Errors
+    ///
+    /// Key file I/O errors and malformed keys.
+    pub fn load_or_generate(path: &Path, origin: &str) -> Result<(Self, bool), CheckpointError> {
+        if let Ok(skey) = std::env::var(SIGNING_KEY_ENV) {
+            return Ok((Self::from_signer_key(&skey)?, false));
+        }
+        let io_err = |source| CheckpointError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        };
+        match std::fs::read_to_string(path) {
+            Ok(skey) => Ok((Self::from_signer_key(&skey)?, false)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let (signer, skey) = Self::generate(origin)?;
+                write_private(path, format!("{skey}\n").as_bytes()).map_err(io_err)?;
+                Ok((signer, true))
+            }
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    /// The log origin: the key name, first line of every checkpoint.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The verifier key, `<name>+<id>+<base64>`.
+    pub fn verifier_key(&self) -> &str {
+        &self.verifier_key
+    }
+
+    /// Signs the checkpoint for a tree of `size` leaves with root `root`.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Signing`] if the note cannot be built or signed.
+    pub fn sign(&self, size: u64, root: [u8; 32]) -> Result<SignedCheckpoint, CheckpointError> {
+        let body = Checkpoint::new(&self.origin, size, Hash(root), "")
+            .map_err(|_| CheckpointError::MalformedBody)?
+            .to_bytes();
+        let mut note = Note::new(&body, &[]).map_err(|_| CheckpointError::Signing)?;
+        note.add_sigs(&[&self.signer])
+            .map_err(|_| CheckpointError::Signing)?;
+        let note = String::from_utf8(note.to_bytes()).map_err(|_| CheckpointError::Signing)?;
+        Ok(SignedCheckpoint {
+            origin: self.origin.clone(),
+            size,
+            root,
+            note,
+        })
+    }
+}
+
+/// Derives the verifier key from a signer key.
+fn verifier_key_of(skey: &str) -> Result<String, CheckpointError> {
+    // PRIVATE+KEY+<name>+<id>+<base64(0x01 || seed)>
+    let rest = skey
+        .strip_prefix("PRIVATE+KEY+")
+        .ok_or(CheckpointError::SignerKey)?;
+    let (name, rest) = rest.split_once('+').ok_or(CheckpointError::SignerKey)?;
+    let (_, key) = rest.split_once('+').ok_or(CheckpointError::SignerKey)?;
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .map_err(|_| CheckpointError::SignerKey)?;
+    let seed: [u8; 32] = match key.as_slice() {
+        [1, seed @ ..] => seed.try_into().map_err(|_| CheckpointError::SignerKey)?,
+        _ => return Err(CheckpointError::SignerKey),
+    };
+    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    Ok(signed_note::new_ed25519_verifier_key(
+        name,
+        &signing.verifying_key(),
+    ))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Verifies checkpoints of one log against a set of trusted verifier keys.
+///
+/// Follows signed-note rules: signatures by unknown keys are ignored (up to
+/// the note's limit of 100 lines), at least one trusted signature must verify,
+/// and a bad signature by a trusted key fails the note.
+pub struct CheckpointVerifier {
+    origin: String,
+    keys: VerifierList,
+}
+
+impl std::fmt::Debug for CheckpointVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CheckpointVerifier")
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CheckpointVerifier {
+    /// A verifier for the log whose origin is the name of the first key;
+    /// any of the keys may sign (e.g. old and new key during a rotation).
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::VerifierKey`] for a malformed key or an empty list.
+    pub fn new<S: AsRef<str>>(verifier_keys: &[S]) -> Result<Self, CheckpointError> {
+        let mut list: Vec<Box<dyn Verifier>> = Vec::new();
+        let mut origin = None;
+        for vkey in verifier_keys {
+            let vkey = vkey.as_ref().trim();
+            let verifier = StandardVerifier::new(vkey)
+                .map_err(|_| CheckpointError::VerifierKey(vkey.to_string()))?;
+            origin.get_or_insert_with(|| verifier.name().to_string());
+            list.push(Box::new(verifier));
+        }
+        let origin = origin.ok_or_else(|| CheckpointError::VerifierKey(String::new()))?;
+        Ok(Self {
+            origin,
+            keys: VerifierList::new(list),
+        })
+    }
+
+    /// The origin checkpoints must carry.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Parses and verifies a signed checkpoint note.
+    ///
+    /// # Errors
+    ///
+    /// Any of the [`CheckpointError`] parse and verification variants.
+    pub fn verify(&self, note: &[u8]) -> Result<SignedCheckpoint, CheckpointError> {
+        if note.len() > MAX_CHECKPOINT_SIZE {
+            return Err(CheckpointError::TooLarge);
+        }
+        let parsed =
+            Note::from_bytes(note).map_err(|e| CheckpointError::MalformedNote(e.to_string()))?;
+        parsed
+            .verify(&self.keys)
+            .map_err(|e| CheckpointError::Unverified(e.to_string()))?;
+        let body =
+            Checkpoint::from_bytes(parsed.text()).map_err(|_| CheckpointError::MalformedBody)?;
+        if body.origin() != self.origin {
+            return Err(CheckpointError::WrongOrigin {
+                expected: self.origin.clone(),
+                found: body.origin().to_string(),
+            });
+        }
+        let note = String::from_utf8(note.to_vec())
+            .map_err(|_| CheckpointError::MalformedNote("not UTF-8".into()))?;
+        Ok(SignedCheckpoint {
+            origin: body.origin().to_string(),
+            size: body.size(),
+            root: body.hash().0,
+            note,
+        })
+    }
+}

@@ -1,0 +1,168 @@
+//! The `dsse` entry kind: a DSSE envelope (<https://github.com/secure-systems-lab/dsse>)
+//! with the public keys that verify it.
+//!
+//! ```json
+//! {"kind": "dsse",
+//!  "spec": {"envelope": {"payloadType": "application/vnd.in-toto+json",
+//!                        "payload": "<base64>",
+//!                        "signatures": [{"keyid": "", "sig": "<base64>"}]},
+//!           "verifiers": ["-----BEGIN PUBLIC KEY-----\n..."]}}
+//! ```
+//!
+//! Every signature must verify over the PAE with one of the verifiers, and
+//! every verifier must have signed: a key that verifies nothing is a mismatch,
+//! not decoration. The logged form re-encodes base64 in the standard alphabet
+//! and keys as canonical PEM, so one envelope has one leaf.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::intoto::{Statement, IN_TOTO_PAYLOAD_TYPE};
+use super::keys::PublicKey;
+use super::EntryError;
+
+/// Most signatures (and verifiers) one envelope may carry.
+pub const MAX_SIGNATURES: usize = 16;
+
+/// A DSSE envelope as submitted and as logged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    /// Media type of the payload.
+    #[serde(rename = "payloadType")]
+    pub payload_type: String,
+    /// The payload, base64.
+    pub payload: String,
+    /// Signatures over the PAE.
+    pub signatures: Vec<EnvelopeSignature>,
+}
+
+/// One DSSE signature.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeSignature {
+    /// Optional key hint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyid: Option<String>,
+    /// The signature, base64.
+    pub sig: String,
+}
+
+/// The `spec` of a `dsse` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DsseSpec {
+    /// The envelope.
+    pub envelope: Envelope,
+    /// PEM public keys that verify the signatures.
+    pub verifiers: Vec<String>,
+}
+
+/// A verified `dsse` entry.
+#[derive(Debug, Clone)]
+pub struct DsseEntry {
+    /// The envelope in logged form.
+    pub spec: DsseSpec,
+    /// The decoded payload.
+    pub payload: Vec<u8>,
+    /// The parsed verifier keys, in order.
+    pub keys: Vec<PublicKey>,
+    /// The in-toto statement, when the payload is one.
+    pub statement: Option<Statement>,
+}
+
+/// DSSE v1 pre-authentication encoding:
+/// `"DSSEv1" SP len(type) SP type SP len(body) SP body`.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!(
+        "DSSEv1 {} {} {} ",
+        payload_type.len(),
+        payload_type,
+        payload.len()
+    )
+    .into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// DSSE allows standard or URL-safe base64, padded or not.
+fn decode_base64(field: &str, value: &str) -> Result<Vec<u8>, EntryError> {
+    STANDARD
+        .decode(value)
+        .or_else(|_| URL_SAFE.decode(value))
+        .or_else(|_| URL_SAFE_NO_PAD.decode(value))
+        .map_err(|_| EntryError::Base64(field.to_string()))
+}
+
+impl DsseEntry {
+    /// Checks a submitted spec and returns it in logged form.
+    ///
+    /// # Errors
+    ///
+    /// [`EntryError`] naming the field or signature at fault.
+    pub fn verify(spec: DsseSpec) -> Result<Self, EntryError> {
+        let envelope = &spec.envelope;
+        if envelope.payload_type.is_empty() {
+            return Err(EntryError::Invalid("envelope.payloadType is empty".into()));
+        }
+        let payload = decode_base64("spec.envelope.payload", &envelope.payload)?;
+        if envelope.signatures.is_empty() {
+            return Err(EntryError::Invalid("envelope has no signatures".into()));
+        }
+        if spec.verifiers.is_empty() {
+            return Err(EntryError::Invalid("spec.verifiers is empty".into()));
+        }
+        if envelope.signatures.len() > MAX_SIGNATURES || spec.verifiers.len() > MAX_SIGNATURES {
+            return Err(EntryError::Invalid(format!(
+                "at most {MAX_SIGNATURES} signatures and verifiers"
+            )));
+        }
+        let keys = spec
+            .verifiers
+            .iter()
+            .enumerate()
+            .map(|(i, pem)| PublicKey::from_pem(pem).ok_or(EntryError::BadKey(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let message = pae(&envelope.payload_type, &payload);
+        let mut used = vec![false; keys.len()];
+        let mut signatures = Vec::with_capacity(envelope.signatures.len());
+        for (i, signature) in envelope.signatures.iter().enumerate() {
+            let sig = decode_base64(&format!("spec.envelope.signatures[{i}].sig"), &signature.sig)?;
+            let signer = keys.iter().position(|key| key.verify(&message, &sig));
+            let Some(k) = signer else {
+                return Err(EntryError::SignatureInvalid(i));
+            };
+            used[k] = true;
+            signatures.push(EnvelopeSignature {
+                keyid: signature.keyid.clone(),
+                sig: STANDARD.encode(&sig),
+            });
+        }
+        if let Some(unused) = used.iter().position(|u| !u) {
+            return Err(EntryError::UnusedVerifier(unused));
+        }
+
+        let statement = if envelope.payload_type == IN_TOTO_PAYLOAD_TYPE {
+            Some(Statement::parse(&payload).map_err(EntryError::Statement)?)
+        } else {
+            None
+        };
+
+        let logged = DsseSpec {
+            envelope: Envelope {
+                payload_type: envelope.payload_type.clone(),
+                payload: STANDARD.encode(&payload),
+                signatures,
+            },
+            verifiers: keys.iter().map(PublicKey::to_pem).collect(),
+        };
+        Ok(Self {
+            spec: logged,
+            payload,
+            keys,
+            statement,
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! Entries: what a leaf holds, and how a submission becomes one.
+//!
+//! A leaf is the canonical JSON (RFC 8785: sorted keys, no insignificant
+//! white space) of `{"kind": ..., "spec": ...}`. The bytes served for an
+//! entry are exactly the leaf bytes, so anyone can hash what they download.
+//!
+//! ```json
+//! {"kind":"dsse","spec":{"envelope":{...},"verifiers":[...]}}
+//! ```
+
+pub mod dsse;
+pub mod intoto;
+pub mod keys;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::tiles::MAX_ENTRY_SIZE;
+use dsse::{DsseEntry, DsseSpec};
+
+/// The kind of a DSSE envelope entry.
+pub const KIND_DSSE: &str = "dsse";
+
+/// Why a submission cannot become an entry. Each is the client's fault.
+#[derive(Debug, Error)]
+pub enum EntryError {
+    /// The body is not the expected JSON.
+    #[error("malformed entry: {0}")]
+    Json(String),
+    /// The `kind` is not one this log accepts.
+    #[error("unknown entry kind {0:?} (supported: dsse)")]
+    UnknownKind(String),
+    /// A field is not base64.
+    #[error("{0} is not valid base64")]
+    Base64(String),
+    /// A verifier is not a PEM Ed25519 or ECDSA P-256 public key.
+    #[error("spec.verifiers[{0}] is not a PEM Ed25519 or ECDSA P-256 public key")]
+    BadKey(usize),
+    /// A signature verifies with none of the verifiers.
+    #[error("signature {0} does not verify with any of the verifiers")]
+    SignatureInvalid(usize),
+    /// A verifier signed nothing.
+    #[error("spec.verifiers[{0}] verifies none of the signatures")]
+    UnusedVerifier(usize),
+    /// The in-toto payload is not a valid Statement v1.
+    #[error("{0}")]
+    Statement(String),
+    /// Any other rule broken.
+    #[error("{0}")]
+    Invalid(String),
+    /// The canonical entry exceeds what an entry bundle can carry.
+    #[error("entry is {0} bytes; the limit is {MAX_ENTRY_SIZE}")]
+    TooLarge(usize),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Proposed {
+    kind: String,
+    spec: serde_json::Value,
+}
+
+#[derive(Serialize)]
+struct Logged<'a, S> {
+    kind: &'a str,
+    spec: &'a S,
+}
+
+/// A checked entry and its leaf bytes.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The entry kind.
+    pub kind: String,
+    /// The canonical leaf bytes to append.
+    pub leaf: Vec<u8>,
+    /// The kind-specific content.
+    pub body: EntryBody,
+}
+
+/// The content of an entry, by kind.
+#[derive(Debug, Clone)]
+pub enum EntryBody {
+    /// A DSSE envelope.
+    Dsse(Box<DsseEntry>),
+}
+
+/// Canonical JSON (RFC 8785) of a value.
+///
+/// # Errors
+///
+/// Serialization errors (non-finite numbers cannot occur in parsed JSON).
+pub fn canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, EntryError> {
+    serde_json_canonicalizer::to_vec(value).map_err(|e| EntryError::Json(e.to_string()))
+}
+
+impl Entry {
+    /// Checks a submission (`{"kind": ..., "spec": ...}`) and builds its leaf.
+    ///
+    /// # Errors
+    ///
+    /// [`EntryError`] saying what is wrong; nothing is appended.
+    pub fn from_submission(body: &[u8]) -> Result<Self, EntryError> {
+        let proposed: Proposed =
+            serde_json::from_slice(body).map_err(|e| EntryError::Json(e.to_string()))?;
+        match proposed.kind.as_str() {
+            KIND_DSSE => {
+                let spec: DsseSpec = serde_json::from_value(proposed.spec)
+                    .map_err(|e| EntryError::Json(format!("spec: {e}")))?;
+                let dsse = DsseEntry::verify(spec)?;
+                let leaf = canonical_json(&Logged {
+                    kind: KIND_DSSE,
+                    spec: &dsse.spec,
+                })?;
+                if leaf.len() > MAX_ENTRY_SIZE {
+                    return Err(EntryError::TooLarge(leaf.len()));
+                }
+                Ok(Self {
+                    kind: KIND_DSSE.to_string(),
+                    leaf,
+                    body: EntryBody::Dsse(Box::new(dsse)),
+                })
+            }
+            other => Err(EntryError::UnknownKind(other.to_string())),
+        }
+    }
+
+    /// Re-reads a logged leaf, re-checking it as a submission would be.
+    ///
+    /// # Errors
+    ///
+    /// [`EntryError`] if the leaf is not a valid entry or not canonical.
+    pub fn from_leaf(leaf: &[u8]) -> Result<Self, EntryError> {
+        let entry = Self::from_submission(leaf)?;
+        if entry.leaf != leaf {
+            return Err(EntryError::Invalid("leaf is not in canonical form".into()));
+        }
+        Ok(entry)
+    }
+}

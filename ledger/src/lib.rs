@@ -1,0 +1,391 @@
+//! The evledger log: an RFC 6962 Merkle tree stored as C2SP tlog-tiles in
+//! RocksDB, appended to by one sequencer, with signed checkpoints and proofs.
+//!
+//! The ledger knows nothing about HTTP, Redis or Kafka. Its public surface is
+//! [`Ledger`]: append a leaf, read leaves and tiles, ask for proofs, and watch
+//! the latest checkpoint (the change stream of everything downstream).
+
+pub mod bundle;
+pub mod checkpoint;
+pub mod entry;
+mod hashes;
+pub mod proof;
+mod sequencer;
+pub mod store;
+pub mod tiles;
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::Arc;
+
+use thiserror::Error;
+use tokio::sync::{oneshot, watch};
+
+pub use checkpoint::{CheckpointError, CheckpointVerifier, LogSigner, SignedCheckpoint};
+pub use proof::{leaf_hash, ConsistencyProof, InclusionProof, ProofError};
+pub use sequencer::{Appended, BatchPolicy};
+pub use tiles::{TileCoord, TileKind};
+
+use hashes::TileHashes;
+use sequencer::{Sequencer, Submission};
+use store::Store;
+use tiles::{HASH_SIZE, MAX_ENTRY_SIZE, TILE_WIDTH};
+
+/// Submissions that may wait for the sequencer before new ones are refused.
+pub const SUBMISSION_QUEUE_DEPTH: usize = 16 * 1024;
+
+/// Errors of the ledger.
+#[derive(Debug, Error)]
+pub enum LedgerError {
+    /// RocksDB failed.
+    #[error("storage: {0}")]
+    Storage(#[from] rocksdb::Error),
+    /// The stored data contradicts itself.
+    #[error("corrupt log: {0}")]
+    Corrupt(String),
+    /// Tree hashing or proof construction failed.
+    #[error("tree: {0}")]
+    Tree(#[from] tlog_tiles::Error),
+    /// Signing or key handling failed.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A proof did not verify or was asked for sizes outside the tree.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
+    /// The leaf exceeds what an entry bundle can carry.
+    #[error("entry is {size} bytes; the limit is {MAX_ENTRY_SIZE}")]
+    EntryTooLarge {
+        /// Size of the rejected leaf.
+        size: usize,
+    },
+    /// The submission queue is full; the client should retry.
+    #[error("the sequencer queue is full")]
+    Overloaded,
+    /// The sequencer has stopped.
+    #[error("the sequencer has stopped")]
+    Closed,
+    /// The batch holding the submission failed and was not committed.
+    #[error("append failed, nothing committed: {0}")]
+    BatchFailed(String),
+    /// Opening the data directory failed.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+/// How to open a ledger.
+#[derive(Debug)]
+pub struct LedgerConfig {
+    /// Directory holding the RocksDB database.
+    pub data_dir: PathBuf,
+    /// The checkpoint signer; its key name is the log origin.
+    pub signer: LogSigner,
+    /// How the sequencer forms batches.
+    pub batch: BatchPolicy,
+}
+
+/// A handle on an open log. Cheap to clone; all clones share one sequencer.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Arc<Store>,
+    signer: Arc<LogSigner>,
+    submissions: SyncSender<Submission>,
+    latest: watch::Receiver<Arc<SignedCheckpoint>>,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("origin", &self.signer.origin())
+            .field("tree_size", &self.latest.borrow().size)
+            .finish()
+    }
+}
+
+impl Ledger {
+    /// Opens the log in `config.data_dir` (creating it), checks that the
+    /// stored tree is whole, and starts the sequencer thread.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors, or a stored tree whose root does not match its last
+    /// checkpoint.
+    pub fn open(config: LedgerConfig) -> Result<Self, LedgerError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| LedgerError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let store = Arc::new(Store::open(&config.data_dir.join("log"))?);
+        let signer = Arc::new(config.signer);
+        let size = store.tree_size()?;
+        let root = proof::tree_root(size, &TileHashes::committed(&store))?;
+        let checkpoint = match store.checkpoint(size)? {
+            Some(note) => {
+                let verified = CheckpointVerifier::new(&[signer.verifier_key()])?
+                    .verify(note.as_bytes());
+                match verified {
+                    Ok(cp) if cp.size == size && cp.root == root => cp,
+                    Ok(_) => {
+                        return Err(LedgerError::Corrupt(format!(
+                            "stored checkpoint for size {size} does not match the stored tree"
+                        )))
+                    }
+                    // Signed by another key (key rotation): sign the same tree anew.
+                    Err(_) => signer.sign(size, root)?,
+                }
+            }
+            None if size == 0 => signer.sign(0, root)?,
+            None => {
+                return Err(LedgerError::Corrupt(format!(
+                    "no checkpoint stored for tree size {size}"
+                )))
+            }
+        };
+        metrics::gauge!("evledger_tree_size").set(size as f64);
+        let (published, latest) = watch::channel(Arc::new(checkpoint));
+        let (submissions, queue) = sync_channel(SUBMISSION_QUEUE_DEPTH);
+        let sequencer = Sequencer {
+            store: store.clone(),
+            signer: signer.clone(),
+            policy: config.batch,
+            size,
+            published,
+            edge: Default::default(),
+        };
+        std::thread::Builder::new()
+            .name("sequencer".into())
+            .spawn(move || sequencer.run(queue))
+            .map_err(|source| LedgerError::DataDir {
+                path: config.data_dir.clone(),
+                source,
+            })?;
+        Ok(Self {
+            store,
+            signer,
+            submissions,
+            latest,
+        })
+    }
+
+    /// Appends a leaf and waits until it is durable. A leaf already in the
+    /// log is not appended again: the answer carries its index and
+    /// `duplicate: true`.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::EntryTooLarge`], [`LedgerError::Overloaded`] when the
+    /// queue is full, or the batch's failure.
+    pub async fn append(&self, leaf: Vec<u8>) -> Result<Appended, LedgerError> {
+        if leaf.len() > MAX_ENTRY_SIZE {
+            return Err(LedgerError::EntryTooLarge { size: leaf.len() });
+        }
+        let (reply, answer) = oneshot::channel();
+        match self.submissions.try_send(Submission { leaf, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(LedgerError::Overloaded),
+            Err(TrySendError::Disconnected(_)) => return Err(LedgerError::Closed),
+        }
+        answer.await.map_err(|_| LedgerError::Closed)?
+    }
+
+    /// The latest published checkpoint.
+    pub fn checkpoint(&self) -> Arc<SignedCheckpoint> {
+        self.latest.borrow().clone()
+    }
+
+    /// A receiver that wakes on every new checkpoint: the change stream's
+    /// notification. Pair it with [`Ledger::entries`].
+    pub fn subscribe(&self) -> watch::Receiver<Arc<SignedCheckpoint>> {
+        self.latest.clone()
+    }
+
+    /// The log origin.
+    pub fn origin(&self) -> &str {
+        self.signer.origin()
+    }
+
+    /// The verifier key of the log's checkpoints.
+    pub fn verifier_key(&self) -> &str {
+        self.signer.verifier_key()
+    }
+
+    /// The leaf at `index`, if it is in the published tree.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        if index >= self.checkpoint().size {
+            return Ok(None);
+        }
+        self.store.entry(index)
+    }
+
+    /// Up to `limit` leaves of the published tree from `from` on.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn entries(&self, from: u64, limit: usize) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let size = self.checkpoint().size;
+        let limit = limit.min(usize::try_from(size.saturating_sub(from)).unwrap_or(usize::MAX));
+        self.store.entries(from, limit)
+    }
+
+    /// The index of the leaf with this hash, if it is in the published tree.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn index_of(&self, leaf_hash: &[u8; 32]) -> Result<Option<u64>, LedgerError> {
+        let size = self.checkpoint().size;
+        Ok(self.store.index_of_leaf(leaf_hash)?.filter(|i| *i < size))
+    }
+
+    /// The signed checkpoint stored for exactly `size`, if a batch ended there.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, LedgerError> {
+        if size > self.checkpoint().size {
+            return Ok(None);
+        }
+        self.store.checkpoint(size)
+    }
+
+    /// Root hash of the tree at `size` (at most the published size).
+    ///
+    /// # Errors
+    ///
+    /// [`ProofError::OutOfRange`] beyond the published tree; storage errors.
+    pub fn root_at(&self, size: u64) -> Result<[u8; 32], LedgerError> {
+        let latest = self.checkpoint();
+        if size > latest.size {
+            return Err(ProofError::OutOfRange(format!(
+                "tree size {size} is beyond the log's {}",
+                latest.size
+            ))
+            .into());
+        }
+        if size == latest.size {
+            return Ok(latest.root);
+        }
+        Ok(proof::tree_root(size, &TileHashes::committed(&self.store))?)
+    }
+
+    /// Proves leaf `index` is in the tree of `tree_size`, and checks the
+    /// proof against that tree's root before returning it.
+    ///
+    /// # Errors
+    ///
+    /// [`ProofError::OutOfRange`] for an index not below `tree_size` or a
+    /// size beyond the published tree; storage errors.
+    pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<InclusionProof, LedgerError> {
+        if index >= tree_size {
+            return Err(ProofError::OutOfRange(format!(
+                "log index {index} is not below tree size {tree_size}"
+            ))
+            .into());
+        }
+        let root = self.root_at(tree_size)?;
+        let reader = TileHashes::committed(&self.store);
+        let proof = InclusionProof {
+            log_index: index,
+            tree_size,
+            root,
+            hashes: proof::prove_inclusion(index, tree_size, &reader)?,
+        };
+        let leaf = self
+            .store
+            .entry(index)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} missing")))?;
+        proof.verify(&leaf_hash(&leaf))?;
+        Ok(proof)
+    }
+
+    /// Proves the tree of `first` is a prefix of the tree of `last`, and
+    /// checks the proof before returning it.
+    ///
+    /// # Errors
+    ///
+    /// [`ProofError::OutOfRange`] if `first > last` or `last` is beyond the
+    /// published tree; storage errors.
+    pub fn consistency_proof(&self, first: u64, last: u64) -> Result<ConsistencyProof, LedgerError> {
+        if first > last {
+            return Err(ProofError::OutOfRange(format!(
+                "first size {first} is larger than last size {last}"
+            ))
+            .into());
+        }
+        let last_root = self.root_at(last)?;
+        let first_root = self.root_at(first)?;
+        let reader = TileHashes::committed(&self.store);
+        let proof = ConsistencyProof {
+            first_size: first,
+            last_size: last,
+            first_root,
+            last_root,
+            hashes: proof::prove_consistency(first, last, &reader)?,
+        };
+        proof.verify()?;
+        Ok(proof)
+    }
+
+    /// The bytes of a tile of the published tree: hashes, or an entry
+    /// bundle. `None` if the tile does not exist at this tree size (a full
+    /// tile asked for before it is full, a partial wider than the tree).
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn tile(&self, coord: TileCoord) -> Result<Option<Vec<u8>>, LedgerError> {
+        let size = self.checkpoint().size;
+        let available = TileCoord::available_width(coord.kind, coord.index, size);
+        // A partial tile narrower than what exists is served: its hashes never change.
+        if available == 0 || coord.width > available {
+            return Ok(None);
+        }
+        let width = usize::try_from(coord.width).unwrap_or(usize::MAX);
+        match coord.kind {
+            TileKind::Hashes { level } => {
+                let data = self.store.tile(level, coord.index)?;
+                Ok(data
+                    .filter(|d| d.len() >= width * HASH_SIZE)
+                    .map(|mut d| {
+                        d.truncate(width * HASH_SIZE);
+                        d
+                    }))
+            }
+            TileKind::Entries => {
+                let leaves = self.store.entries(coord.index * TILE_WIDTH, width)?;
+                if leaves.len() != width {
+                    return Err(LedgerError::Corrupt(format!(
+                        "entry bundle {} is short",
+                        coord.index
+                    )));
+                }
+                let mut bundle = Vec::with_capacity(leaves.iter().map(|l| l.len() + 2).sum());
+                for leaf in &leaves {
+                    tiles::push_bundle_entry(&mut bundle, leaf).map_err(|size| {
+                        LedgerError::Corrupt(format!("stored leaf of {size} bytes"))
+                    })?;
+                }
+                Ok(Some(bundle))
+            }
+        }
+    }
+
+    /// Writes a consistent copy of the database to `dir` while serving.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn backup_to(&self, dir: &Path) -> Result<(), LedgerError> {
+        self.store.backup_to(dir)
+    }
+}

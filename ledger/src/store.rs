@@ -1,0 +1,217 @@
+//! RocksDB storage of the log: the single source of truth.
+//!
+//! | column family | key                        | value                          |
+//! |---------------|----------------------------|--------------------------------|
+//! | `entries`     | log index (u64 BE)         | leaf bytes                     |
+//! | `tiles`       | tile level (u8), index (u64 BE) | hashes of the tile, 32 bytes each; rewritten while it is the right edge |
+//! | `by_leaf`     | leaf hash (32 bytes)       | log index (u64 BE)             |
+//! | `checkpoints` | tree size (u64 BE)         | signed note                    |
+//! | `meta`        | `tree_size`                | tree size (u64 BE)             |
+//!
+//! Every append batch lands in one synced [`WriteBatch`]; `meta/tree_size`
+//! moves in that same batch, so a reader of the store never sees a tree size
+//! whose entries, tiles or checkpoint are missing.
+//!
+//! Leaves are the dedup key: the leaf is the canonical encoding of the entry
+//! body, so "same body" and "same leaf hash" are one question.
+
+use std::path::Path;
+
+use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, Direction, IteratorMode, Options, DB};
+
+use crate::LedgerError;
+
+pub(crate) const CF_ENTRIES: &str = "entries";
+pub(crate) const CF_TILES: &str = "tiles";
+pub(crate) const CF_BY_LEAF: &str = "by_leaf";
+pub(crate) const CF_CHECKPOINTS: &str = "checkpoints";
+pub(crate) const CF_META: &str = "meta";
+const COLUMN_FAMILIES: [&str; 5] = [CF_ENTRIES, CF_TILES, CF_BY_LEAF, CF_CHECKPOINTS, CF_META];
+const META_TREE_SIZE: &[u8] = b"tree_size";
+
+/// The log's RocksDB database.
+pub struct Store {
+    db: DB,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.db.path()).finish()
+    }
+}
+
+/// The writes of one append batch, committed atomically by [`Store::commit`].
+#[derive(Default)]
+pub(crate) struct Commit {
+    pub entries: Vec<(u64, Vec<u8>)>,
+    pub leaf_hashes: Vec<([u8; 32], u64)>,
+    pub tiles: Vec<((u8, u64), Vec<u8>)>,
+    pub checkpoint: Option<(u64, String)>,
+}
+
+fn tile_key(level: u8, index: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = level;
+    key[1..].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+fn decode_u64(bytes: &[u8]) -> Result<u64, LedgerError> {
+    let array: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| LedgerError::Corrupt("stored integer is not 8 bytes".into()))?;
+    Ok(u64::from_be_bytes(array))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::Storage`] if RocksDB cannot open it.
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let mut by_leaf = Options::default();
+        let mut table = BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        by_leaf.set_block_based_table_factory(&table);
+        let families = COLUMN_FAMILIES.iter().map(|name| {
+            let cf_options = if *name == CF_BY_LEAF {
+                by_leaf.clone()
+            } else {
+                Options::default()
+            };
+            ColumnFamilyDescriptor::new(*name, cf_options)
+        });
+        let db = DB::open_cf_descriptors(&options, path, families)?;
+        Ok(Self { db })
+    }
+
+    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, LedgerError> {
+        self.db
+            .cf_handle(name)
+            .ok_or_else(|| LedgerError::Corrupt(format!("column family {name} missing")))
+    }
+
+    /// The committed tree size (0 for a new log).
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn tree_size(&self) -> Result<u64, LedgerError> {
+        match self.db.get_cf(self.cf(CF_META)?, META_TREE_SIZE)? {
+            Some(bytes) => decode_u64(&bytes),
+            None => Ok(0),
+        }
+    }
+
+    /// The leaf at `index`, if committed.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn entry(&self, index: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self.db.get_cf(self.cf(CF_ENTRIES)?, index.to_be_bytes())?)
+    }
+
+    /// Up to `limit` consecutive leaves from `from` on.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn entries(&self, from: u64, limit: usize) -> Result<Vec<Vec<u8>>, LedgerError> {
+        let start = from.to_be_bytes();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_ENTRIES)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut out = Vec::with_capacity(limit.min(4096));
+        let mut expected = from;
+        for item in iter.take(limit) {
+            let (key, value) = item?;
+            if decode_u64(&key)? != expected {
+                return Err(LedgerError::Corrupt(format!("entry {expected} missing")));
+            }
+            out.push(value.into_vec());
+            expected += 1;
+        }
+        Ok(out)
+    }
+
+    /// The stored hashes of hash tile (`level`, `index`), full or the current
+    /// right edge.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LedgerError> {
+        Ok(self
+            .db
+            .get_cf(self.cf(CF_TILES)?, tile_key(level, index))?)
+    }
+
+    /// The log index of the leaf with this hash.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn index_of_leaf(&self, leaf_hash: &[u8; 32]) -> Result<Option<u64>, LedgerError> {
+        self.db
+            .get_pinned_cf(self.cf(CF_BY_LEAF)?, leaf_hash)?
+            .map(|v| decode_u64(&v))
+            .transpose()
+    }
+
+    /// The signed note stored for exactly this tree size, if one was signed.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn checkpoint(&self, size: u64) -> Result<Option<String>, LedgerError> {
+        self.db
+            .get_cf(self.cf(CF_CHECKPOINTS)?, size.to_be_bytes())?
+            .map(|v| {
+                String::from_utf8(v).map_err(|_| LedgerError::Corrupt("checkpoint not UTF-8".into()))
+            })
+            .transpose()
+    }
+
+    /// Writes one batch atomically and durably (WAL fsync before returning).
+    pub(crate) fn commit(&self, commit: Commit, new_size: u64) -> Result<(), LedgerError> {
+        let mut batch = rocksdb::WriteBatch::default();
+        let entries = self.cf(CF_ENTRIES)?;
+        for (index, leaf) in &commit.entries {
+            batch.put_cf(entries, index.to_be_bytes(), leaf);
+        }
+        let by_leaf = self.cf(CF_BY_LEAF)?;
+        for (hash, index) in &commit.leaf_hashes {
+            batch.put_cf(by_leaf, hash, index.to_be_bytes());
+        }
+        let tiles = self.cf(CF_TILES)?;
+        for ((level, index), data) in &commit.tiles {
+            batch.put_cf(tiles, tile_key(*level, *index), data);
+        }
+        if let Some((size, note)) = &commit.checkpoint {
+            batch.put_cf(self.cf(CF_CHECKPOINTS)?, size.to_be_bytes(), note);
+        }
+        batch.put_cf(self.cf(CF_META)?, META_TREE_SIZE, new_size.to_be_bytes());
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(true);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// Takes a consistent on-disk copy of the database (RocksDB checkpoint).
+    ///
+    /// # Errors
+    ///
+    /// Storage errors, or `dir` already exists.
+    pub fn backup_to(&self, dir: &Path) -> Result<(), LedgerError> {
+        let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
+        checkpoint.create_checkpoint(dir)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,284 @@
+//! Harness of the end-to-end tests: start the real `evledger` binary, talk
+//! to it over HTTP, kill it, run its CLI.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use ed25519_dalek::pkcs8::EncodePublicKey;
+use ed25519_dalek::Signer as _;
+use p256::pkcs8::LineEnding;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Path of the binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_evledger")
+}
+
+/// A running `evledger serve`.
+pub struct Server {
+    child: Child,
+    /// Base URL, e.g. `http://127.0.0.1:41234`.
+    pub url: String,
+    /// The log's verifier key as printed at start.
+    pub verifier_key: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+}
+
+impl Server {
+    /// Starts a server on a free port over `data_dir` and waits for `/healthz`.
+    pub fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Like [`Server::start`] with extra `serve` arguments.
+    pub fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.with_extension("log"))
+            .expect("server log file");
+        let mut child = Command::new(binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn evledger serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let mut verifier_key = String::new();
+        let mut url = String::new();
+        for line in lines.by_ref() {
+            let line = line.expect("read stdout");
+            if let Some(key) = line.strip_prefix("verifier key: ") {
+                verifier_key = key.to_string();
+            }
+            if let Some(u) = line.strip_prefix("listening on ") {
+                url = u.to_string();
+                break;
+            }
+        }
+        assert!(!url.is_empty(), "server did not start; see {}", data_dir.with_extension("log").display());
+        // Drain stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let server = Self {
+            child,
+            url,
+            verifier_key,
+            data_dir: data_dir.to_path_buf(),
+        };
+        server.wait_healthy();
+        server
+    }
+
+    fn wait_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = http().get(format!("{}/healthz", self.url)).send() {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("server never became healthy");
+    }
+
+    /// kill -9.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then wait for the process to exit.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait for server")
+    }
+
+    /// GET returning (status, body).
+    pub fn get(&self, path: &str) -> (u16, Vec<u8>) {
+        let r = http()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .expect("GET");
+        let status = r.status().as_u16();
+        (status, r.bytes().expect("body").to_vec())
+    }
+
+    /// GET parsed as JSON.
+    pub fn get_json(&self, path: &str) -> (u16, Value) {
+        let (status, body) = self.get(path);
+        let value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("{path}: not JSON: {}", String::from_utf8_lossy(&body)));
+        (status, value)
+    }
+
+    /// POST raw bytes to the entries endpoint.
+    pub fn submit_raw(&self, body: impl Into<Vec<u8>>) -> (u16, Value) {
+        let r = http()
+            .post(format!("{}/api/v1/log/entries", self.url))
+            .header("content-type", "application/json")
+            .body(body.into())
+            .send()
+            .expect("POST");
+        let status = r.status().as_u16();
+        let body = r.bytes().expect("body");
+        let value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+            panic!("POST answer not JSON: {}", String::from_utf8_lossy(&body))
+        });
+        (status, value)
+    }
+
+    /// POST a submission.
+    pub fn submit(&self, submission: &Value) -> (u16, Value) {
+        self.submit_raw(serde_json::to_vec(submission).expect("json"))
+    }
+
+    /// The latest tree size.
+    pub fn tree_size(&self) -> u64 {
+        self.get_json("/api/v1/log").1["treeSize"]
+            .as_u64()
+            .expect("treeSize")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking HTTP client with a timeout (a hang is a failure).
+pub fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Runs the CLI with `args`.
+pub fn cli(args: &[&str]) -> Output {
+    Command::new(binary()).args(args).output().expect("run evledger")
+}
+
+/// A key that signs DSSE envelopes in tests.
+pub enum TestKey {
+    Ed25519(ed25519_dalek::SigningKey),
+    P256(p256::ecdsa::SigningKey),
+}
+
+impl TestKey {
+    pub fn ed25519() -> Self {
+        Self::Ed25519(ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng))
+    }
+
+    pub fn p256() -> Self {
+        Self::P256(p256::ecdsa::SigningKey::random(&mut rand::rngs::OsRng))
+    }
+
+    pub fn public_pem(&self) -> String {
+        match self {
+            Self::Ed25519(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
+            Self::P256(k) => k.verifying_key().to_public_key_pem(LineEnding::LF),
+        }
+        .expect("pem")
+    }
+
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        match self {
+            Self::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
+            Self::P256(k) => {
+                let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(k, message);
+                sig.to_der().as_bytes().to_vec()
+            }
+        }
+    }
+}
+
+/// DSSE PAE, written out here independently of the server's code.
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len()).into_bytes();
+    out.extend_from_slice(payload);
+    out
+}
+
+/// An in-toto Statement v1 about one artifact named `name`.
+pub fn statement(name: &str) -> Vec<u8> {
+    let digest = hex::encode(Sha256::digest(name.as_bytes()));
+    serde_json::to_vec(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": name, "digest": {"sha256": digest}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {"builder": {"id": "https://ci.example/runner"}},
+    }))
+    .expect("json")
+}
+
+/// A `dsse` submission of `payload`, signed by `key`.
+pub fn dsse_submission(key: &TestKey, payload_type: &str, payload: &[u8]) -> Value {
+    let sig = key.sign(&pae(payload_type, payload));
+    json!({
+        "kind": "dsse",
+        "spec": {
+            "envelope": {
+                "payloadType": payload_type,
+                "payload": B64.encode(payload),
+                "signatures": [{"keyid": "", "sig": B64.encode(sig)}],
+            },
+            "verifiers": [key.public_pem()],
+        }
+    })
+}
+
+/// A signed in-toto submission about artifact `name`.
+pub fn attestation(key: &TestKey, name: &str) -> Value {
+    dsse_submission(key, "application/vnd.in-toto+json", &statement(name))
+}
+
+/// RFC 6962 leaf hash, computed independently: SHA-256(0x00 || leaf).
+pub fn leaf_hash_hex(leaf: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update([0u8]);
+    h.update(leaf);
+    hex::encode(h.finalize())
+}
+
+/// Writes `contents` to `dir/name` and returns the path as a string.
+pub fn write_file(dir: &Path, name: &str, contents: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write file");
+    path.display().to_string()
+}
+
+/// Asserts the CLI call succeeded and returns its stdout.
+pub fn assert_ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed: {}\nstdout: {}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// Asserts the CLI call failed and returns its stderr.
+pub fn assert_fails(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "command unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
