@@ -54,7 +54,12 @@ fn all_leaf_hashes(server: &Server, size: u64) -> Vec<[u8; 32]> {
         while !rest.is_empty() {
             let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
             let leaf = &rest[2..2 + len];
-            hashes.push(hex::decode(leaf_hash_hex(leaf)).unwrap().try_into().unwrap());
+            hashes.push(
+                hex::decode(leaf_hash_hex(leaf))
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+            );
             rest = &rest[2 + len..];
         }
     }
@@ -86,7 +91,12 @@ fn check_log(server: &Server, verifier: &CheckpointVerifier, acked: &Acknowledge
             .as_array()
             .unwrap()
             .iter()
-            .map(|h| hex::decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+            .map(|h| {
+                hex::decode(h.as_str().unwrap())
+                    .unwrap()
+                    .try_into()
+                    .unwrap()
+            })
             .collect();
         ConsistencyProof {
             first_size: old.size,
@@ -114,14 +124,18 @@ fn acknowledged_entries_survive_kill_9() {
     for round in 0..6 {
         let server = Server::start(&data);
         let vkey = verifier_key.get_or_insert_with(|| server.verifier_key.clone());
-        assert_eq!(&server.verifier_key, vkey, "the key changed across restarts");
+        assert_eq!(
+            &server.verifier_key, vkey,
+            "the key changed across restarts"
+        );
         let verifier = CheckpointVerifier::new(&[vkey.as_str()]).unwrap();
         check_log(&server, &verifier, &acked.lock().unwrap());
 
         let stop = Arc::new(AtomicBool::new(false));
         let mut clients = Vec::new();
         for t in 0..8 {
-            let (key, acked, stop, url) = (key.clone(), acked.clone(), stop.clone(), server.url.clone());
+            let (key, acked, stop, url) =
+                (key.clone(), acked.clone(), stop.clone(), server.url.clone());
             clients.push(std::thread::spawn(move || {
                 let client = http();
                 for n in 0.. {
@@ -142,8 +156,15 @@ fn acknowledged_entries_survive_kill_9() {
                     let Ok(answer) = response.json::<serde_json::Value>() else {
                         break;
                     };
-                    let index = answer["logIndex"].as_u64().unwrap();
+                    // The acknowledgement must be for what this client sent.
+                    assert_eq!(
+                        answer["entry"]["spec"]["envelope"],
+                        body["spec"]["envelope"]
+                    );
+                    let leaf = serde_json::to_vec(&answer["entry"]).unwrap();
                     let hash = answer["leafHash"].as_str().unwrap().to_string();
+                    assert_eq!(hash, leaf_hash_hex(&leaf));
+                    let index = answer["logIndex"].as_u64().unwrap();
                     let note = answer["checkpoint"].as_str().unwrap().to_string();
                     let size = answer["inclusionProof"]["treeSize"].as_u64().unwrap();
                     let mut acked = acked.lock().unwrap();
@@ -158,12 +179,22 @@ fn acknowledged_entries_survive_kill_9() {
         for client in clients {
             client.join().unwrap();
         }
+        let acked = acked.lock().unwrap();
+        eprintln!(
+            "round {round}: killed with {} entries and {} checkpoints acknowledged so far",
+            acked.entries.len(),
+            acked.checkpoints.len()
+        );
     }
 
     let server = Server::start(&data);
     let verifier = CheckpointVerifier::new(&[server.verifier_key.as_str()]).unwrap();
     let acked = acked.lock().unwrap();
-    assert!(acked.entries.len() > 50, "too few appends to mean anything: {}", acked.entries.len());
+    assert!(
+        acked.entries.len() > 50,
+        "too few appends to mean anything: {}",
+        acked.entries.len()
+    );
     check_log(&server, &verifier, &acked);
 }
 
@@ -182,13 +213,23 @@ fn sigterm_finishes_in_flight_appends() {
             let client = http();
             for n in 0.. {
                 let body = attestation(&key, &format!("term-{t}-{n}"));
-                let Ok(response) = client.post(format!("{url}/api/v1/log/entries")).json(&body).send() else {
+                let Ok(response) = client
+                    .post(format!("{url}/api/v1/log/entries"))
+                    .json(&body)
+                    .send()
+                else {
                     break;
                 };
                 if response.status() != 201 {
                     break;
                 }
-                let Ok(answer) = response.json::<serde_json::Value>() else { break };
+                let Ok(answer) = response.json::<serde_json::Value>() else {
+                    break;
+                };
+                assert_eq!(
+                    answer["entry"]["spec"]["envelope"],
+                    body["spec"]["envelope"]
+                );
                 acked.lock().unwrap().push((
                     answer["logIndex"].as_u64().unwrap(),
                     answer["leafHash"].as_str().unwrap().to_string(),

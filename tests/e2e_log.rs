@@ -28,8 +28,13 @@ fn submitted_entries_verify_offline_and_online() {
 
     // Ed25519 and ECDSA P-256 signers both accepted.
     let ed = TestKey::ed25519();
-    let (status, first) = server.submit(&attestation(&ed, "app-1.tar.gz"));
+    let submission = attestation(&ed, "app-1.tar.gz");
+    let (status, first) = server.submit(&submission);
     assert_eq!(status, 201, "{first}");
+    assert_eq!(
+        first["entry"], submission,
+        "the logged entry is what was sent"
+    );
     assert_eq!(first["logIndex"], json!(0));
     let leaf = serde_json::to_vec(&first["entry"]).unwrap();
     assert_eq!(first["leafHash"], json!(leaf_hash_hex(&leaf)));
@@ -40,28 +45,61 @@ fn submitted_entries_verify_offline_and_online() {
 
     // The saved POST answer verifies offline with the CLI.
     let first_file = write_file(dir.path(), "first.json", first.to_string().as_bytes());
-    let out = assert_ok(&cli(&["verify", "inclusion", "--key", key, "--entry", &first_file]));
+    let out = assert_ok(&cli(&[
+        "verify",
+        "inclusion",
+        "--key",
+        key,
+        "--entry",
+        &first_file,
+    ]));
     assert!(out.contains("entry 0"), "{out}");
     // And online, against the latest checkpoint.
     for index in ["0", "1"] {
         assert_ok(&cli(&[
-            "verify", "inclusion", "--key", key, "--url", &server.url, "--log-index", index,
+            "verify",
+            "inclusion",
+            "--key",
+            key,
+            "--url",
+            &server.url,
+            "--log-index",
+            index,
         ]));
     }
     let hash = second["leafHash"].as_str().unwrap();
     assert_ok(&cli(&[
-        "verify", "inclusion", "--key", key, "--url", &server.url, "--leaf-hash", hash,
+        "verify",
+        "inclusion",
+        "--key",
+        key,
+        "--url",
+        &server.url,
+        "--leaf-hash",
+        hash,
     ]));
 
     // A tampered entry or a foreign key fails.
     let mut tampered = first.clone();
     tampered["entry"]["kind"] = json!("dssf");
     let tampered_file = write_file(dir.path(), "tampered.json", tampered.to_string().as_bytes());
-    assert_fails(&cli(&["verify", "inclusion", "--key", key, "--entry", &tampered_file]));
+    assert_fails(&cli(&[
+        "verify",
+        "inclusion",
+        "--key",
+        key,
+        "--entry",
+        &tampered_file,
+    ]));
     let other_dir = tempdir();
     let other = Server::start(&other_dir.path().join("data"));
     let err = assert_fails(&cli(&[
-        "verify", "inclusion", "--key", &other.verifier_key, "--entry", &first_file,
+        "verify",
+        "inclusion",
+        "--key",
+        &other.verifier_key,
+        "--entry",
+        &first_file,
     ]));
     assert!(err.contains("checkpoint"), "{err}");
 
@@ -82,12 +120,22 @@ fn submitted_entries_verify_offline_and_online() {
     let out = assert_ok(&cli(&["verify", "bundle", "--key", key, &bundle_file]));
     assert!(out.contains("entry 0"), "{out}");
     let proof_line = text.lines().nth(3).unwrap().to_string();
-    let flipped = text.replacen(&proof_line, &proof_line.chars().rev().collect::<String>(), 1);
+    let flipped = text.replacen(
+        &proof_line,
+        &proof_line.chars().rev().collect::<String>(),
+        1,
+    );
     let flipped_file = write_file(dir.path(), "flipped.tlog-proof", flipped.as_bytes());
     assert_fails(&cli(&["verify", "bundle", "--key", key, &flipped_file]));
     let wrong_entry = write_file(dir.path(), "wrong-entry.json", b"{}");
     assert_fails(&cli(&[
-        "verify", "bundle", "--key", key, &bundle_file, "--entry", &wrong_entry,
+        "verify",
+        "bundle",
+        "--key",
+        key,
+        &bundle_file,
+        "--entry",
+        &wrong_entry,
     ]));
 }
 
@@ -180,7 +228,15 @@ fn consistency_is_verified_between_checkpoints() {
     }
     let saved = dir.path().join("saved.checkpoint");
     let out = assert_ok(&cli(&[
-        "verify", "consistency", "--key", vkey, "--old", &old_file, "--url", &server.url, "--save",
+        "verify",
+        "consistency",
+        "--key",
+        vkey,
+        "--old",
+        &old_file,
+        "--url",
+        &server.url,
+        "--save",
         saved.to_str().unwrap(),
     ]));
     assert!(out.contains("size 7 extends size 2"), "{out}");
@@ -193,19 +249,43 @@ fn consistency_is_verified_between_checkpoints() {
     assert_eq!(status, 200);
     let proof_file = write_file(dir.path(), "proof.json", proof.to_string().as_bytes());
     assert_ok(&cli(&[
-        "verify", "consistency", "--key", vkey, "--old", &old_file, "--new", &new_file, "--proof",
+        "verify",
+        "consistency",
+        "--key",
+        vkey,
+        "--old",
+        &old_file,
+        "--new",
+        &new_file,
+        "--proof",
         &proof_file,
     ]));
     // Swapped checkpoints (a rollback) and a forged proof fail.
     assert_fails(&cli(&[
-        "verify", "consistency", "--key", vkey, "--old", &new_file, "--new", &old_file, "--proof",
+        "verify",
+        "consistency",
+        "--key",
+        vkey,
+        "--old",
+        &new_file,
+        "--new",
+        &old_file,
+        "--proof",
         &proof_file,
     ]));
     let mut forged = proof.clone();
     forged["hashes"][0] = json!("00".repeat(32));
     let forged_file = write_file(dir.path(), "forged.json", forged.to_string().as_bytes());
     let err = assert_fails(&cli(&[
-        "verify", "consistency", "--key", vkey, "--old", &old_file, "--new", &new_file, "--proof",
+        "verify",
+        "consistency",
+        "--key",
+        vkey,
+        "--old",
+        &old_file,
+        "--new",
+        &new_file,
+        "--proof",
         &forged_file,
     ]));
     assert!(err.contains("INCONSISTENT"), "{err}");
@@ -214,7 +294,10 @@ fn consistency_is_verified_between_checkpoints() {
     let (status, inclusion) = server.get_json("/api/v1/log/proof/inclusion?logIndex=1&treeSize=2");
     assert_eq!(status, 200);
     assert_eq!(inclusion["treeSize"], json!(2));
-    assert_eq!(inclusion["checkpoint"], json!(String::from_utf8(old).unwrap()));
+    assert_eq!(
+        inclusion["checkpoint"],
+        json!(String::from_utf8(old).unwrap())
+    );
 }
 
 /// Every malformed request gets a 4xx JSON error, and nothing is appended.
@@ -245,12 +328,23 @@ fn bad_input_is_refused_and_changes_nothing() {
     push("wrong signature", wrong_sig, 400, "signature_invalid");
     let mut mismatch = good.clone();
     mismatch["spec"]["verifiers"] = json!([other_key.public_pem()]);
-    push("verifier does not match signer", mismatch, 400, "signature_invalid");
+    push(
+        "verifier does not match signer",
+        mismatch,
+        400,
+        "signature_invalid",
+    );
     let mut extra_verifier = good.clone();
     extra_verifier["spec"]["verifiers"] = json!([key.public_pem(), other_key.public_pem()]);
-    push("verifier that signed nothing", extra_verifier, 400, "verifier_mismatch");
+    push(
+        "verifier that signed nothing",
+        extra_verifier,
+        400,
+        "verifier_mismatch",
+    );
     let mut bad_pem = good.clone();
-    bad_pem["spec"]["verifiers"] = json!(["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"]);
+    bad_pem["spec"]["verifiers"] =
+        json!(["-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"]);
     push("garbage verifier", bad_pem, 400, "bad_verifier");
     let mut unknown = good.clone();
     unknown["kind"] = json!("rekord");
@@ -280,15 +374,33 @@ fn bad_input_is_refused_and_changes_nothing() {
     // An entry whose leaf would exceed the 65,535-byte bundle limit.
     let big = dsse_submission(&key, "text/plain", &vec![b'a'; 60_000]);
     push("entry over 64 KiB", big, 413, "entry_too_large");
-    cases.push(("malformed JSON", b"{\"kind\": \"dsse\", ".to_vec(), 400, "malformed_entry"));
-    cases.push(("not JSON at all", b"\x00\x01\x02".to_vec(), 400, "malformed_entry"));
-    cases.push(("body over the limit", vec![b' '; 300 * 1024], 413, "body_too_large"));
+    cases.push((
+        "malformed JSON",
+        b"{\"kind\": \"dsse\", ".to_vec(),
+        400,
+        "malformed_entry",
+    ));
+    cases.push((
+        "not JSON at all",
+        b"\x00\x01\x02".to_vec(),
+        400,
+        "malformed_entry",
+    ));
+    cases.push((
+        "body over the limit",
+        vec![b' '; 300 * 1024],
+        413,
+        "body_too_large",
+    ));
 
     for (what, body, status, code) in cases {
         let (got, answer) = server.submit_raw(body);
         assert_eq!(got, status, "{what}: {answer}");
         assert_eq!(answer["code"], json!(code), "{what}: {answer}");
-        assert!(answer["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
+        assert!(
+            answer["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{what}"
+        );
     }
 
     for (path, status) in [
@@ -298,7 +410,10 @@ fn bad_input_is_refused_and_changes_nothing() {
         ("/api/v1/log/entries/5", 404),
         ("/api/v1/log/entries?leafHash=zz", 400),
         ("/api/v1/log/entries?leafHash=", 400),
-        (&format!("/api/v1/log/entries?leafHash={}", "ab".repeat(32)), 404),
+        (
+            &format!("/api/v1/log/entries?leafHash={}", "ab".repeat(32)),
+            404,
+        ),
         ("/api/v1/log/entries/0?format=yaml", 400),
         ("/api/v1/log/proof/inclusion?logIndex=1&treeSize=1", 400),
         ("/api/v1/log/proof/inclusion?logIndex=0&treeSize=2", 400),
@@ -314,7 +429,11 @@ fn bad_input_is_refused_and_changes_nothing() {
         assert!(answer["code"].is_string(), "{path}: {answer}");
     }
 
-    assert_eq!(server.get("/checkpoint").1, before, "bad input changed the log");
+    assert_eq!(
+        server.get("/checkpoint").1,
+        before,
+        "bad input changed the log"
+    );
     assert_eq!(server.tree_size(), 1);
     assert_eq!(server.get("/healthz").0, 200);
 }
@@ -347,7 +466,14 @@ fn cli_crafted_entries_are_accepted() {
     let key_str = key_path.to_str().unwrap();
     assert_ok(&cli(&["keygen", "--algorithm", "p256", "--out", key_str]));
     let payload = write_file(dir.path(), "statement.json", &statement("cli.tar.gz"));
-    let out = assert_ok(&cli(&["entry", "dsse", "--key", key_str, "--payload", &payload]));
+    let out = assert_ok(&cli(&[
+        "entry",
+        "dsse",
+        "--key",
+        key_str,
+        "--payload",
+        &payload,
+    ]));
     let (status, answer) = server.submit_raw(out.into_bytes());
     assert_eq!(status, 201, "{answer}");
     // keygen refuses to overwrite a key.

@@ -63,7 +63,11 @@ impl From<EntryError> for ApiError {
     fn from(e: EntryError) -> Self {
         let code = match &e {
             EntryError::TooLarge(_) => {
-                return Self::new(StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", e.to_string())
+                return Self::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "entry_too_large",
+                    e.to_string(),
+                )
             }
             EntryError::Json(_) => "malformed_entry",
             EntryError::UnknownKind(_) => "unknown_kind",
@@ -91,15 +95,19 @@ impl From<LedgerError> for ApiError {
             LedgerError::Proof(ProofError::OutOfRange(m)) => {
                 Self::bad_request(m).with_code("out_of_range")
             }
-            LedgerError::EntryTooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "entry_too_large", e.to_string())
-            }
+            LedgerError::EntryTooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "entry_too_large",
+                e.to_string(),
+            ),
             LedgerError::Overloaded => {
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", e.to_string())
             }
-            LedgerError::Closed => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", e.to_string())
-            }
+            LedgerError::Closed => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                e.to_string(),
+            ),
             other => Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",

@@ -158,8 +158,9 @@ fn parse_u64(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>
     params
         .get(name)
         .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| ApiError::bad_request(format!("{name} must be a non-negative integer")))
+            v.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("{name} must be a non-negative integer"))
+            })
         })
         .transpose()
 }

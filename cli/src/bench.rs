@@ -127,7 +127,11 @@ impl Summary {
 }
 
 /// Prints `done/total` to stderr once a second until `done` reaches `total`.
-fn spawn_progress(label: &'static str, done: Arc<AtomicU64>, total: u64) -> tokio::task::JoinHandle<()> {
+fn spawn_progress(
+    label: &'static str,
+    done: Arc<AtomicU64>,
+    total: u64,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let started = Instant::now();
         loop {
@@ -144,12 +148,7 @@ fn spawn_progress(label: &'static str, done: Arc<AtomicU64>, total: u64) -> toki
 
 /// Runs `count` requests over `clients` workers; `request(i)` performs
 /// request `i` and says whether it succeeded.
-async fn drive<F, Fut>(
-    name: &'static str,
-    clients: usize,
-    count: u64,
-    request: F,
-) -> Summary
+async fn drive<F, Fut>(name: &'static str, clients: usize, count: u64, request: F) -> Summary
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -280,7 +279,11 @@ async fn proofs(args: ProofsArgs) -> anyhow::Result<()> {
     for kind in ["inclusion", "consistency"] {
         let (client, base) = (client.clone(), base.clone());
         let summary = drive(
-            if kind == "inclusion" { "inclusion-proof" } else { "consistency-proof" },
+            if kind == "inclusion" {
+                "inclusion-proof"
+            } else {
+                "consistency-proof"
+            },
             args.clients,
             args.count,
             move |_| {
@@ -303,7 +306,10 @@ async fn proofs(args: ProofsArgs) -> anyhow::Result<()> {
         summaries.push(summary);
     }
     for mut summary in summaries {
-        summary.report(args.json, json!({"treeSize": size, "clients": args.clients}));
+        summary.report(
+            args.json,
+            json!({"treeSize": size, "clients": args.clients}),
+        );
     }
     Ok(())
 }

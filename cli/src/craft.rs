@@ -40,8 +40,8 @@ impl SigningKey {
 
     /// Reads a PKCS#8 PEM private key.
     pub fn from_pem_file(path: &Path) -> anyhow::Result<Self> {
-        let pem = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let pem =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         if let Ok(key) = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem) {
             return Ok(Self::Ed25519(key));
         }
@@ -120,7 +120,11 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     let public = PathBuf::from(format!("{}.pub", args.out.display()));
     std::fs::write(&public, key.public_pem()?)
         .with_context(|| format!("writing {}", public.display()))?;
-    println!("private key: {}\npublic key:  {}", args.out.display(), public.display());
+    println!(
+        "private key: {}\npublic key:  {}",
+        args.out.display(),
+        public.display()
+    );
     Ok(())
 }
 

@@ -8,7 +8,9 @@ use anyhow::{bail, ensure, Context};
 use clap::{Args, Subcommand};
 use evledger_ledger::bundle::TlogProof;
 use evledger_ledger::entry::canonical_json;
-use evledger_ledger::{leaf_hash, CheckpointVerifier, ConsistencyProof, InclusionProof, SignedCheckpoint};
+use evledger_ledger::{
+    leaf_hash, CheckpointVerifier, ConsistencyProof, InclusionProof, SignedCheckpoint,
+};
 use serde_json::Value;
 
 use crate::client;
@@ -111,7 +113,9 @@ fn read(path: &Path) -> anyhow::Result<String> {
 }
 
 fn hex32(value: &Value, what: &str) -> anyhow::Result<[u8; 32]> {
-    let text = value.as_str().with_context(|| format!("{what} is missing"))?;
+    let text = value
+        .as_str()
+        .with_context(|| format!("{what} is missing"))?;
     hex::decode(text)
         .ok()
         .and_then(|b| b.try_into().ok())
@@ -181,7 +185,10 @@ fn inclusion(args: InclusionArgs) -> anyhow::Result<()> {
     };
     let (index, hash, checkpoint) = check_entry_response(&verifier, &response)?;
     if let Some(expected) = args.log_index {
-        ensure!(index == expected, "the log answered with entry {index}, not {expected}");
+        ensure!(
+            index == expected,
+            "the log answered with entry {index}, not {expected}"
+        );
     }
     println!(
         "verified: entry {index} (leaf hash {}) is in {} at tree size {}",
@@ -199,7 +206,9 @@ fn consistency(args: ConsistencyArgs) -> anyhow::Result<()> {
         .context("old checkpoint")?;
     let (new, proof_json) = match (&args.new, &args.proof, &args.url) {
         (Some(new), Some(proof), _) => {
-            let new = verifier.verify(read(new)?.as_bytes()).context("new checkpoint")?;
+            let new = verifier
+                .verify(read(new)?.as_bytes())
+                .context("new checkpoint")?;
             let proof: Value =
                 serde_json::from_str(&read(proof)?).context("proof file is not JSON")?;
             (new, proof)
@@ -247,13 +256,7 @@ fn consistency(args: ConsistencyArgs) -> anyhow::Result<()> {
         hashes,
     }
     .verify()
-    .map_err(|e| {
-        anyhow::anyhow!(
-            "INCONSISTENT: {e}\nold:\n{}\nnew:\n{}",
-            old.note,
-            new.note
-        )
-    })?;
+    .map_err(|e| anyhow::anyhow!("INCONSISTENT: {e}\nold:\n{}\nnew:\n{}", old.note, new.note))?;
     if let Some(path) = &args.save {
         std::fs::write(path, &new.note).with_context(|| format!("writing {}", path.display()))?;
     }
@@ -268,7 +271,9 @@ fn bundle(args: BundleArgs) -> anyhow::Result<()> {
     let verifier = args.key.verifier()?;
     let proof = TlogProof::parse(&read(&args.bundle)?)?;
     let entry = match &args.entry {
-        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
+        Some(path) => {
+            Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?)
+        }
         None => None,
     };
     let (checkpoint, leaf) = proof.verify(&verifier, entry.as_deref())?;

@@ -22,8 +22,16 @@ fn env(name: &str, default: u64) -> u64 {
 fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` passes nothing: run tiny then.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let n = if quick { 1000 } else { env("EVLEDGER_BENCH_LEAVES", 100_000) };
-    let proofs = if quick { 100 } else { env("EVLEDGER_BENCH_PROOFS", 10_000) };
+    let n = if quick {
+        1000
+    } else {
+        env("EVLEDGER_BENCH_LEAVES", 100_000)
+    };
+    let proofs = if quick {
+        100
+    } else {
+        env("EVLEDGER_BENCH_PROOFS", 10_000)
+    };
     let batch = env("EVLEDGER_BENCH_BATCH", 1000) as usize;
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -40,7 +48,9 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");
-    let leaves: Vec<Vec<u8>> = (0..n).map(|i| format!("bench-leaf-{i}").into_bytes()).collect();
+    let leaves: Vec<Vec<u8>> = (0..n)
+        .map(|i| format!("bench-leaf-{i}").into_bytes())
+        .collect();
 
     let started = Instant::now();
     for (c, chunk) in leaves.chunks(batch).enumerate() {
@@ -75,7 +85,12 @@ fn main() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/pymerkle_peer.py");
     let db = dir.path().join("pymerkle.db");
     let peer = std::process::Command::new("python3")
-        .args([script, &n.to_string(), &proofs.to_string(), &batch.to_string()])
+        .args([
+            script,
+            &n.to_string(),
+            &proofs.to_string(),
+            &batch.to_string(),
+        ])
         .arg(&db)
         .output();
     match peer {
@@ -84,7 +99,9 @@ fn main() {
                 serde_json::from_slice(&out.stdout).expect("peer prints JSON");
             let append = v["append_per_s"].as_f64().unwrap_or(f64::NAN);
             let prove = v["prove_per_s"].as_f64().unwrap_or(f64::NAN);
-            println!("pymerkle (SQLite): append {append:.0}/s, inclusion proof+verify {prove:.0}/s");
+            println!(
+                "pymerkle (SQLite): append {append:.0}/s, inclusion proof+verify {prove:.0}/s"
+            );
             println!(
                 "ratio evledger/pymerkle: append {:.1}x, prove {:.1}x",
                 ours.0 / append,

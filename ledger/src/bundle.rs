@@ -112,7 +112,9 @@ impl TlogProof {
             .ok_or_else(|| bad("bad index line"))?;
         let mut hashes = Vec::new();
         for line in lines {
-            let bytes = B64.decode(line).map_err(|_| bad("proof hash is not base64"))?;
+            let bytes = B64
+                .decode(line)
+                .map_err(|_| bad("proof hash is not base64"))?;
             let hash: [u8; 32] = bytes
                 .try_into()
                 .map_err(|_| bad("proof hash is not 32 bytes"))?;

@@ -125,8 +125,8 @@ impl Ledger {
         let root = proof::tree_root(size, &TileHashes::committed(&store))?;
         let checkpoint = match store.checkpoint(size)? {
             Some(note) => {
-                let verified = CheckpointVerifier::new(&[signer.verifier_key()])?
-                    .verify(note.as_bytes());
+                let verified =
+                    CheckpointVerifier::new(&[signer.verifier_key()])?.verify(note.as_bytes());
                 match verified {
                     Ok(cp) if cp.size == size && cp.root == root => cp,
                     Ok(_) => {
@@ -285,7 +285,11 @@ impl Ledger {
     ///
     /// [`ProofError::OutOfRange`] for an index not below `tree_size` or a
     /// size beyond the published tree; storage errors.
-    pub fn inclusion_proof(&self, index: u64, tree_size: u64) -> Result<InclusionProof, LedgerError> {
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<InclusionProof, LedgerError> {
         if index >= tree_size {
             return Err(ProofError::OutOfRange(format!(
                 "log index {index} is not below tree size {tree_size}"
@@ -315,7 +319,11 @@ impl Ledger {
     ///
     /// [`ProofError::OutOfRange`] if `first > last` or `last` is beyond the
     /// published tree; storage errors.
-    pub fn consistency_proof(&self, first: u64, last: u64) -> Result<ConsistencyProof, LedgerError> {
+    pub fn consistency_proof(
+        &self,
+        first: u64,
+        last: u64,
+    ) -> Result<ConsistencyProof, LedgerError> {
         if first > last {
             return Err(ProofError::OutOfRange(format!(
                 "first size {first} is larger than last size {last}"
@@ -354,12 +362,10 @@ impl Ledger {
         match coord.kind {
             TileKind::Hashes { level } => {
                 let data = self.store.tile(level, coord.index)?;
-                Ok(data
-                    .filter(|d| d.len() >= width * HASH_SIZE)
-                    .map(|mut d| {
-                        d.truncate(width * HASH_SIZE);
-                        d
-                    }))
+                Ok(data.filter(|d| d.len() >= width * HASH_SIZE).map(|mut d| {
+                    d.truncate(width * HASH_SIZE);
+                    d
+                }))
             }
             TileKind::Entries => {
                 let leaves = self.store.entries(coord.index * TILE_WIDTH, width)?;

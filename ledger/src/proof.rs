@@ -62,7 +62,10 @@ pub(crate) fn from_hashes(hashes: Vec<Hash>) -> Vec<[u8; 32]> {
 }
 
 /// Root of the tree of `size` leaves.
-pub(crate) fn tree_root<R: HashReader>(size: u64, reader: &R) -> Result<[u8; 32], tlog_tiles::Error> {
+pub(crate) fn tree_root<R: HashReader>(
+    size: u64,
+    reader: &R,
+) -> Result<[u8; 32], tlog_tiles::Error> {
     Ok(tlog_tiles::tree_hash(size, reader)?.0)
 }
 

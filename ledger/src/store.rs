@@ -36,7 +36,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.db.path()).finish()
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .finish()
     }
 }
 
@@ -148,9 +150,7 @@ impl Store {
     ///
     /// Storage errors.
     pub fn tile(&self, level: u8, index: u64) -> Result<Option<Vec<u8>>, LedgerError> {
-        Ok(self
-            .db
-            .get_cf(self.cf(CF_TILES)?, tile_key(level, index))?)
+        Ok(self.db.get_cf(self.cf(CF_TILES)?, tile_key(level, index))?)
     }
 
     /// The log index of the leaf with this hash.
@@ -174,7 +174,8 @@ impl Store {
         self.db
             .get_cf(self.cf(CF_CHECKPOINTS)?, size.to_be_bytes())?
             .map(|v| {
-                String::from_utf8(v).map_err(|_| LedgerError::Corrupt("checkpoint not UTF-8".into()))
+                String::from_utf8(v)
+                    .map_err(|_| LedgerError::Corrupt("checkpoint not UTF-8".into()))
             })
             .transpose()
     }

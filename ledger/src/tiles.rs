@@ -143,9 +143,8 @@ fn rest_with_level(path: &str) -> &str {
 }
 
 fn parse_decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
-    let canonical = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_digit())
-        && (s == "0" || !s.starts_with('0'));
+    let canonical =
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && (s == "0" || !s.starts_with('0'));
     if canonical {
         s.parse().ok()
     } else {
@@ -266,7 +265,7 @@ mod tests {
         assert_eq!(TileCoord::available_width(l1, 0, 255), 0);
         assert_eq!(TileCoord::available_width(TileKind::Entries, 0, 7), 7);
         let top = TileKind::Hashes { level: 7 };
-        assert_eq!(TileCoord::available_width(top, 0, u64::MAX), 1);
+        assert_eq!(TileCoord::available_width(top, 0, u64::MAX), 255);
     }
 
     #[test]

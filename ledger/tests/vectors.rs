@@ -61,7 +61,11 @@ async fn reproduces_go_sumdb_vectors() {
     assert_eq!(ledger.checkpoint().size, 1000);
 
     for (i, expected) in v.leaf_hashes.iter().enumerate() {
-        assert_eq!(evledger_ledger::leaf_hash(&leaves[i]), hash(expected), "leaf {i}");
+        assert_eq!(
+            evledger_ledger::leaf_hash(&leaves[i]),
+            hash(expected),
+            "leaf {i}"
+        );
     }
     for (size, root) in &v.roots {
         let size: u64 = size.parse().unwrap();
@@ -109,10 +113,22 @@ async fn tiles_and_proofs_beyond_the_tree_are_refused() {
     append_in_chunks(&ledger, &leaves, &[300]).await;
     let l0 = TileKind::Hashes { level: 0 };
     let tile = |kind, index, width| TileCoord { kind, index, width };
-    assert!(ledger.tile(tile(l0, 1, 256)).unwrap().is_none(), "not full yet");
-    assert_eq!(ledger.tile(tile(l0, 1, 44)).unwrap().unwrap().len(), 44 * 32);
-    assert_eq!(ledger.tile(tile(l0, 1, 10)).unwrap().unwrap().len(), 10 * 32);
-    assert!(ledger.tile(tile(l0, 1, 45)).unwrap().is_none(), "wider than the tree");
+    assert!(
+        ledger.tile(tile(l0, 1, 256)).unwrap().is_none(),
+        "not full yet"
+    );
+    assert_eq!(
+        ledger.tile(tile(l0, 1, 44)).unwrap().unwrap().len(),
+        44 * 32
+    );
+    assert_eq!(
+        ledger.tile(tile(l0, 1, 10)).unwrap().unwrap().len(),
+        10 * 32
+    );
+    assert!(
+        ledger.tile(tile(l0, 1, 45)).unwrap().is_none(),
+        "wider than the tree"
+    );
     assert!(ledger.tile(tile(l0, 2, 1)).unwrap().is_none());
     assert!(ledger
         .tile(tile(TileKind::Hashes { level: 1 }, 0, 1))
@@ -154,6 +170,12 @@ async fn duplicates_keep_their_first_index() {
     assert!(answers[1].duplicate && answers[3].duplicate);
     assert_eq!(answers[2].log_index, 3);
     assert_eq!(ledger.checkpoint().size, 4);
-    assert_eq!(ledger.index_of(&evledger_ledger::leaf_hash(b"d")).unwrap(), Some(3));
-    assert_eq!(ledger.index_of(&evledger_ledger::leaf_hash(b"zz")).unwrap(), None);
+    assert_eq!(
+        ledger.index_of(&evledger_ledger::leaf_hash(b"d")).unwrap(),
+        Some(3)
+    );
+    assert_eq!(
+        ledger.index_of(&evledger_ledger::leaf_hash(b"zz")).unwrap(),
+        None
+    );
 }

@@ -66,7 +66,11 @@ impl Server {
                 break;
             }
         }
-        assert!(!url.is_empty(), "server did not start; see {}", data_dir.with_extension("log").display());
+        assert!(
+            !url.is_empty(),
+            "server did not start; see {}",
+            data_dir.with_extension("log").display()
+        );
         // Drain stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
         let server = Self {
@@ -134,9 +138,8 @@ impl Server {
             .expect("POST");
         let status = r.status().as_u16();
         let body = r.bytes().expect("body");
-        let value = serde_json::from_slice(&body).unwrap_or_else(|_| {
-            panic!("POST answer not JSON: {}", String::from_utf8_lossy(&body))
-        });
+        let value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| panic!("POST answer not JSON: {}", String::from_utf8_lossy(&body)));
         (status, value)
     }
 
@@ -170,7 +173,10 @@ pub fn http() -> reqwest::blocking::Client {
 
 /// Runs the CLI with `args`.
 pub fn cli(args: &[&str]) -> Output {
-    Command::new(binary()).args(args).output().expect("run evledger")
+    Command::new(binary())
+        .args(args)
+        .output()
+        .expect("run evledger")
 }
 
 /// A key that signs DSSE envelopes in tests.
@@ -209,7 +215,12 @@ impl TestKey {
 
 /// DSSE PAE, written out here independently of the server's code.
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
-    let mut out = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len()).into_bytes();
+    let mut out = format!(
+        "DSSEv1 {} {payload_type} {} ",
+        payload_type.len(),
+        payload.len()
+    )
+    .into_bytes();
     out.extend_from_slice(payload);
     out
 }

@@ -129,7 +129,10 @@ impl DsseEntry {
         let mut used = vec![false; keys.len()];
         let mut signatures = Vec::with_capacity(envelope.signatures.len());
         for (i, signature) in envelope.signatures.iter().enumerate() {
-            let sig = decode_base64(&format!("spec.envelope.signatures[{i}].sig"), &signature.sig)?;
+            let sig = decode_base64(
+                &format!("spec.envelope.signatures[{i}].sig"),
+                &signature.sig,
+            )?;
             let signer = keys.iter().position(|key| key.verify(&message, &sig));
             let Some(k) = signer else {
                 return Err(EntryError::SignatureInvalid(i));

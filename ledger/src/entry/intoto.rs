@@ -67,7 +67,9 @@ impl Statement {
             }
             for (alg, value) in &subject.digest {
                 let hex_ok = !value.is_empty()
-                    && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
                 if alg.is_empty() || !hex_ok {
                     return Err(format!(
                         "subject[{i}].digest.{alg} is not a lowercase hex digest"
@@ -88,11 +90,7 @@ impl Statement {
         if statement.predicate_type.is_empty() {
             return Err("predicateType is empty".into());
         }
-        if statement
-            .predicate
-            .as_ref()
-            .is_some_and(|p| !p.is_object())
-        {
+        if statement.predicate.as_ref().is_some_and(|p| !p.is_object()) {
             return Err("predicate is not an object".into());
         }
         Ok(statement)
