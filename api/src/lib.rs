@@ -5,6 +5,7 @@
 //! answer. Errors become HTTP in one place, [`error::ApiError`].
 
 pub mod error;
+mod index;
 mod log;
 pub mod metrics;
 mod tiles;
@@ -17,6 +18,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use evledger_ledger::Ledger;
+use evledger_indexer::AnyStore;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Largest request body accepted, before any parsing. A leaf is at most
@@ -31,19 +33,32 @@ pub struct AppState {
 
 struct Inner {
     ledger: Ledger,
+    index: Option<AnyStore>,
     metrics: Option<PrometheusHandle>,
 }
 
+/// The index lag above which `/readyz` says the server is not ready.
+pub const READY_MAX_INDEX_LAG: u64 = 1024;
+
 impl AppState {
-    /// State over an open ledger; `metrics` renders `/metrics` when given.
-    pub fn new(ledger: Ledger, metrics: Option<PrometheusHandle>) -> Self {
+    /// State over an open ledger; `index` answers searches (read-only),
+    /// `metrics` renders `/metrics` when given.
+    pub fn new(ledger: Ledger, index: Option<AnyStore>, metrics: Option<PrometheusHandle>) -> Self {
         Self {
-            inner: Arc::new(Inner { ledger, metrics }),
+            inner: Arc::new(Inner {
+                ledger,
+                index,
+                metrics,
+            }),
         }
     }
 
     fn ledger(&self) -> &Ledger {
         &self.inner.ledger
+    }
+
+    fn index(&self) -> Option<&AnyStore> {
+        self.inner.index.as_ref()
     }
 }
 
@@ -60,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log", get(log::log_info))
         .route("/api/v1/log/proof/inclusion", get(log::inclusion_proof))
         .route("/api/v1/log/proof/consistency", get(log::consistency_proof))
+        .route("/api/v1/index/retrieve", post(index::retrieve))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
@@ -89,9 +105,30 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Ready when the index (if any) answers and lags the log by at most
+/// [`READY_MAX_INDEX_LAG`] entries.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let size = state.ledger().checkpoint().size;
-    Json(serde_json::json!({"status": "ready", "treeSize": size}))
+    let Some(store) = state.index() else {
+        return (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ready", "treeSize": size})),
+        );
+    };
+    match index::indexed_size(store).await {
+        Ok(indexed) if size.saturating_sub(indexed) <= READY_MAX_INDEX_LAG => (
+            StatusCode::OK,
+            Json(serde_json::json!({"status": "ready", "treeSize": size, "indexedThrough": indexed})),
+        ),
+        Ok(indexed) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "indexing", "treeSize": size, "indexedThrough": indexed})),
+        ),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "index unavailable", "treeSize": size, "error": e.to_string()})),
+        ),
+    }
 }
 
 async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -3,6 +3,7 @@
 mod bench;
 mod client;
 mod craft;
+mod reconcile;
 mod serve;
 mod verify;
 
@@ -20,6 +21,9 @@ struct Cli {
 enum Command {
     /// Run the ledger: sequencer, HTTP API and static tile paths.
     Serve(serve::ServeArgs),
+    /// Build and follow the search index of a ledger running elsewhere
+    /// (reads its tiles over HTTP, verifying them); --verify/--repair check it.
+    Reconcile(reconcile::ReconcileArgs),
     /// Verify proofs offline (from files) or against a live log, trusting
     /// only the verifier key.
     #[command(subcommand)]
@@ -38,6 +42,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Reconcile(args) => reconcile::run(args),
         Command::Verify(cmd) => verify::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Keygen(args) => craft::keygen(args),

@@ -33,6 +33,13 @@ pub struct ServeArgs {
     /// Milliseconds the sequencer waits for more submissions once one has arrived.
     #[arg(long, default_value_t = 0)]
     batch_window_ms: u64,
+    /// Redis URL of the search index (redis://HOST:PORT/DB). Without it, an
+    /// embedded index lives in <data-dir>/index.
+    #[arg(long, env = "EVLEDGER_REDIS_URL")]
+    redis_url: Option<String>,
+    /// Prefix of every Redis key of the index.
+    #[arg(long, env = "EVLEDGER_REDIS_PREFIX", default_value = crate::reconcile::DEFAULT_PREFIX)]
+    redis_prefix: String,
     /// Log format: text or json.
     #[arg(long, env = "EVLEDGER_LOG_FORMAT", default_value = "text")]
     log_format: String,
@@ -47,7 +54,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(serve(args))
 }
 
-fn init_tracing(format: &str) {
+pub fn init_tracing(format: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -82,7 +89,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
     .context("opening the log (is another evledger serving this data dir?)")?;
     let metrics = evledger_api::metrics::install_recorder();
-    let state = evledger_api::AppState::new(ledger.clone(), metrics);
+    let index = crate::reconcile::open_store(
+        args.redis_url.as_deref(),
+        &args.redis_prefix,
+        &args.data_dir.join("index"),
+    )
+    .await?;
+    // The reconciler is the only writer of the index; the API only reads it.
+    let (stop_reconciler, stop) = tokio::sync::watch::channel(false);
+    let reconciler = evledger_reconciler::Reconciler::new(
+        evledger_reconciler::LocalLog::new(ledger.clone()),
+        index.clone(),
+    );
+    let reconciling = tokio::spawn(async move {
+        if let Err(e) = reconciler.run(stop).await {
+            tracing::error!(error = %e, "the reconciler stopped; searches answer from a stale index");
+            metrics::counter!("evledger_reconciler_failures_total").increment(1);
+        }
+    });
+    let state = evledger_api::AppState::new(ledger.clone(), Some(index), metrics);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
@@ -101,6 +126,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     evledger_api::serve(listener, state, shutdown_signal())
         .await
         .context("serving HTTP")?;
+    let _ = stop_reconciler.send(true);
+    let _ = reconciling.await;
     info!("shut down: every acknowledged entry is durable");
     Ok(())
 }

@@ -236,9 +236,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Follows signed-note rules: signatures by unknown keys are ignored (up to
 /// the note's limit of 100 lines), at least one trusted signature must verify,
 /// and a bad signature by a trusted key fails the note.
+#[derive(Clone)]
 pub struct CheckpointVerifier {
     origin: String,
-    keys: VerifierList,
+    /// Validated verifier keys; `signed_note`'s list is built per call
+    /// because its boxed verifiers are not `Send`.
+    keys: Vec<String>,
 }
 
 impl std::fmt::Debug for CheckpointVerifier {
@@ -257,20 +260,17 @@ impl CheckpointVerifier {
     ///
     /// [`CheckpointError::VerifierKey`] for a malformed key or an empty list.
     pub fn new<S: AsRef<str>>(verifier_keys: &[S]) -> Result<Self, CheckpointError> {
-        let mut list: Vec<Box<dyn Verifier>> = Vec::new();
+        let mut keys = Vec::new();
         let mut origin = None;
         for vkey in verifier_keys {
             let vkey = vkey.as_ref().trim();
             let verifier = StandardVerifier::new(vkey)
                 .map_err(|_| CheckpointError::VerifierKey(vkey.to_string()))?;
             origin.get_or_insert_with(|| verifier.name().to_string());
-            list.push(Box::new(verifier));
+            keys.push(vkey.to_string());
         }
         let origin = origin.ok_or_else(|| CheckpointError::VerifierKey(String::new()))?;
-        Ok(Self {
-            origin,
-            keys: VerifierList::new(list),
-        })
+        Ok(Self { origin, keys })
     }
 
     /// The origin checkpoints must carry.
@@ -289,8 +289,14 @@ impl CheckpointVerifier {
         }
         let parsed =
             Note::from_bytes(note).map_err(|e| CheckpointError::MalformedNote(e.to_string()))?;
+        let list: Vec<Box<dyn Verifier>> = self
+            .keys
+            .iter()
+            .filter_map(|k| StandardVerifier::new(k).ok())
+            .map(|v| Box::new(v) as Box<dyn Verifier>)
+            .collect();
         parsed
-            .verify(&self.keys)
+            .verify(&VerifierList::new(list))
             .map_err(|e| CheckpointError::Unverified(e.to_string()))?;
         let body =
             Checkpoint::from_bytes(parsed.text()).map_err(|_| CheckpointError::MalformedBody)?;

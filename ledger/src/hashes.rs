@@ -6,6 +6,7 @@
 //! up to 128 hashes of its tile that lie below it. A proof or root therefore
 //! reads O(log n) tiles and never holds more than that in memory.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use tlog_tiles::{Hash, HashReader, Tile};
@@ -52,13 +53,13 @@ impl HashReader for TileHashes<'_> {
             let data: &[u8] = match self.overlay.and_then(|o| o.get(&key)) {
                 Some(data) => data,
                 None => {
-                    if !loaded.contains_key(&key) {
+                    if let Entry::Vacant(slot) = loaded.entry(key) {
                         let data = self
                             .store
                             .tile(key.0, key.1)
                             .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))?
                             .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
-                        loaded.insert(key, data);
+                        slot.insert(data);
                     }
                     &loaded[&key]
                 }

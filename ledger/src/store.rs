@@ -131,14 +131,12 @@ impl Store {
             IteratorMode::From(&start, Direction::Forward),
         );
         let mut out = Vec::with_capacity(limit.min(4096));
-        let mut expected = from;
-        for item in iter.take(limit) {
+        for (expected, item) in (from..).zip(iter.take(limit)) {
             let (key, value) = item?;
             if decode_u64(&key)? != expected {
                 return Err(LedgerError::Corrupt(format!("entry {expected} missing")));
             }
             out.push(value.into_vec());
-            expected += 1;
         }
         Ok(out)
     }

@@ -96,6 +96,33 @@ fn decode_base64(field: &str, value: &str) -> Result<Vec<u8>, EntryError> {
 }
 
 impl DsseEntry {
+    /// Reads a spec as logged, without checking signatures again: the log
+    /// checked them before appending. Keys and statement are still parsed.
+    ///
+    /// # Errors
+    ///
+    /// [`EntryError`] if the spec cannot be decoded.
+    pub fn logged(spec: DsseSpec) -> Result<Self, EntryError> {
+        let payload = decode_base64("spec.envelope.payload", &spec.envelope.payload)?;
+        let keys = spec
+            .verifiers
+            .iter()
+            .enumerate()
+            .map(|(i, pem)| PublicKey::from_pem(pem).ok_or(EntryError::BadKey(i)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let statement = if spec.envelope.payload_type == IN_TOTO_PAYLOAD_TYPE {
+            Statement::parse(&payload).ok()
+        } else {
+            None
+        };
+        Ok(Self {
+            spec,
+            payload,
+            keys,
+            statement,
+        })
+    }
+
     /// Checks a submitted spec and returns it in logged form.
     ///
     /// # Errors

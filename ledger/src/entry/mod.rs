@@ -124,6 +124,29 @@ impl Entry {
         }
     }
 
+    /// Reads a logged leaf for indexing: decoded, keys and statement parsed,
+    /// signatures not checked again (the log checked them at append).
+    ///
+    /// # Errors
+    ///
+    /// [`EntryError`] if the leaf is not an entry of a known kind.
+    pub fn parse_logged(leaf: &[u8]) -> Result<Self, EntryError> {
+        let proposed: Proposed =
+            serde_json::from_slice(leaf).map_err(|e| EntryError::Json(e.to_string()))?;
+        match proposed.kind.as_str() {
+            KIND_DSSE => {
+                let spec: DsseSpec = serde_json::from_value(proposed.spec)
+                    .map_err(|e| EntryError::Json(format!("spec: {e}")))?;
+                Ok(Self {
+                    kind: KIND_DSSE.to_string(),
+                    leaf: leaf.to_vec(),
+                    body: EntryBody::Dsse(Box::new(DsseEntry::logged(spec)?)),
+                })
+            }
+            other => Err(EntryError::UnknownKind(other.to_string())),
+        }
+    }
+
     /// Re-reads a logged leaf, re-checking it as a submission would be.
     ///
     /// # Errors

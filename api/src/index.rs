@@ -1,0 +1,121 @@
+//! `POST /api/v1/index/retrieve`: search the index, read-only.
+//!
+//! The API server never writes the index; the reconciler does. A query may
+//! ask to wait (bounded) until the index covers a log index it just wrote
+//! (`minLogIndex`), for read-your-writes.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use evledger_indexer::search::{execute, SearchError, SearchQuery};
+use evledger_indexer::{AnyStore, IndexError, IndexStore};
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+/// Longest a query waits for the index to reach `minLogIndex`.
+pub const MAX_INDEX_WAIT: Duration = Duration::from_secs(5);
+/// How often the cursor is re-read while waiting.
+const INDEX_POLL: Duration = Duration::from_millis(10);
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::BadQuery(m) => ApiError::bad_request(m),
+            SearchError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<IndexError> for ApiError {
+    fn from(e: IndexError) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "index_unavailable",
+            e.to_string(),
+        )
+    }
+}
+
+/// Entries the index covers (0 with no cursor).
+pub(crate) async fn indexed_size(store: &AnyStore) -> Result<u64, IndexError> {
+    Ok(store.cursor().await?.map_or(0, |c| c.indexed_size()))
+}
+
+pub(crate) async fn retrieve(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let body = body.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    let query: SearchQuery = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
+    let plan = query.plan()?;
+    let store = state.index().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "index_unavailable",
+            "this server has no index configured",
+        )
+    })?;
+
+    let mut indexed = indexed_size(store).await?;
+    if let Some(min) = query.min_log_index {
+        let deadline = Instant::now() + MAX_INDEX_WAIT;
+        while indexed <= min {
+            if Instant::now() >= deadline {
+                return Err(ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "index_behind",
+                    format!(
+                        "the index covers entries below {indexed}; minLogIndex {min} not reached within {}s (log size {})",
+                        MAX_INDEX_WAIT.as_secs(),
+                        state.ledger().checkpoint().size
+                    ),
+                ));
+            }
+            tokio::time::sleep(INDEX_POLL).await;
+            indexed = indexed_size(store).await?;
+        }
+    }
+
+    let (hits, next) = execute(store, &plan).await?;
+    let checkpoint = state.ledger().checkpoint();
+    let mut results = Vec::with_capacity(hits.len());
+    for index in hits {
+        let leaf = state.ledger().entry(index)?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the index names entry {index}, which the log does not have"),
+            )
+        })?;
+        let mut hit = json!({
+            "logIndex": index,
+            "leafHash": hex::encode(evledger_ledger::leaf_hash(&leaf)),
+        });
+        if query.proofs {
+            let proof = state.ledger().inclusion_proof(index, checkpoint.size)?;
+            hit["inclusionProof"] = json!({
+                "logIndex": proof.log_index,
+                "treeSize": proof.tree_size,
+                "rootHash": hex::encode(proof.root),
+                "hashes": proof.hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+            });
+        }
+        results.push(hit);
+    }
+    let mut answer = json!({
+        "results": results,
+        "nextCursor": next,
+        "indexedThrough": indexed,
+    });
+    if query.proofs {
+        answer["checkpoint"] = json!(checkpoint.note);
+    }
+    Ok(Json(answer))
+}

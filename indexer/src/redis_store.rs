@@ -1,0 +1,194 @@
+//! The Redis index store.
+//!
+//! | Redis key            | type       | holds                                  |
+//! |----------------------|------------|----------------------------------------|
+//! | `<prefix>i:<key>`    | sorted set | member = score = log index             |
+//! | `<prefix>cursor`     | string     | `<last log index>:<leaf hash hex>`     |
+//!
+//! A batch is one `MULTI … EXEC`: the `ZADD`s of its members and the `SET` of
+//! the cursor, so Redis never holds a cursor ahead of its members. `ZADD` of
+//! a member already there changes nothing, so replaying a batch is harmless.
+//! Only plain structures are used (Redis 6.2+, no modules).
+
+use std::collections::BTreeMap;
+
+use redis::aio::ConnectionManager;
+
+use crate::store::{Cursor, IndexError, IndexStore, IndexedEntry};
+
+/// An index in Redis under a key prefix.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    prefix: String,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+fn escape_glob(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl RedisStore {
+    /// Connects to `url` (`redis://host:port/db`); every key goes under `prefix`.
+    /// The connection reconnects by itself after Redis restarts.
+    ///
+    /// # Errors
+    ///
+    /// [`IndexError::Redis`] if the URL is bad or Redis does not answer.
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self, IndexError> {
+        let client = redis::Client::open(url)?;
+        let connection = ConnectionManager::new(client).await?;
+        Ok(Self {
+            connection,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    fn member_key(&self, key: &str) -> String {
+        format!("{}i:{key}", self.prefix)
+    }
+
+    fn cursor_key(&self) -> String {
+        format!("{}cursor", self.prefix)
+    }
+
+    fn zadd(&self, pipe: &mut redis::Pipeline, key: &str, members: &[u64]) {
+        let mut cmd = redis::cmd("ZADD");
+        cmd.arg(self.member_key(key));
+        for m in members {
+            cmd.arg(*m).arg(*m);
+        }
+        pipe.add_command(cmd).ignore();
+    }
+}
+
+impl IndexStore for RedisStore {
+    async fn cursor(&self) -> Result<Option<Cursor>, IndexError> {
+        let mut conn = self.connection.clone();
+        let text: Option<String> = redis::cmd("GET")
+            .arg(self.cursor_key())
+            .query_async(&mut conn)
+            .await?;
+        text.map(|t| Cursor::decode(&t)).transpose()
+    }
+
+    async fn apply(&self, entries: &[IndexedEntry], cursor: Cursor) -> Result<(), IndexError> {
+        // Group members by key: one ZADD per key per batch.
+        let mut by_key: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+        for entry in entries {
+            for key in &entry.keys {
+                by_key.entry(key).or_default().push(entry.index);
+            }
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (key, members) in &by_key {
+            self.zadd(&mut pipe, key, members);
+        }
+        pipe.cmd("SET")
+            .arg(self.cursor_key())
+            .arg(cursor.encode())
+            .ignore();
+        let mut conn = self.connection.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn range(&self, key: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, IndexError> {
+        let min = match after {
+            Some(a) => format!("({a}"),
+            None => "-inf".to_string(),
+        };
+        let mut conn = self.connection.clone();
+        let members: Vec<u64> = redis::cmd("ZRANGE")
+            .arg(self.member_key(key))
+            .arg(min)
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut conn)
+            .await?;
+        Ok(members)
+    }
+
+    async fn contains(&self, key: &str, member: u64) -> Result<bool, IndexError> {
+        let mut conn = self.connection.clone();
+        let score: Option<f64> = redis::cmd("ZSCORE")
+            .arg(self.member_key(key))
+            .arg(member)
+            .query_async(&mut conn)
+            .await?;
+        Ok(score.is_some())
+    }
+
+    async fn keys(&self) -> Result<Vec<String>, IndexError> {
+        let pattern = format!("{}i:*", escape_glob(&self.prefix));
+        let strip = format!("{}i:", self.prefix);
+        let mut conn = self.connection.clone();
+        let mut cursor: u64 = 0;
+        let mut keys = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await?;
+            keys.extend(
+                batch
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(&strip).map(str::to_string)),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
+    }
+
+    async fn add(&self, key: &str, members: &[u64]) -> Result<(), IndexError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        self.zadd(&mut pipe, key, members);
+        let mut conn = self.connection.clone();
+        pipe.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+
+    async fn remove(&self, key: &str, members: &[u64]) -> Result<(), IndexError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut cmd = redis::cmd("ZREM");
+        cmd.arg(self.member_key(key));
+        for m in members {
+            cmd.arg(*m);
+        }
+        let mut conn = self.connection.clone();
+        cmd.query_async::<()>(&mut conn).await?;
+        Ok(())
+    }
+}

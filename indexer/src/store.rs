@@ -1,0 +1,162 @@
+//! The [`IndexStore`] trait, the cursor, and [`AnyStore`], the store chosen
+//! at start (Redis or embedded).
+
+use std::future::Future;
+
+use thiserror::Error;
+
+use crate::embedded::EmbeddedStore;
+use crate::redis_store::RedisStore;
+
+/// Errors of the index stores.
+#[derive(Debug, Error)]
+pub enum IndexError {
+    /// Redis failed or is unreachable.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// The embedded RocksDB store failed.
+    #[error("embedded index: {0}")]
+    Embedded(#[from] rocksdb::Error),
+    /// The stored cursor cannot be read.
+    #[error("malformed index cursor {0:?}")]
+    BadCursor(String),
+}
+
+/// How far the index reaches: the last log index indexed, and its leaf hash
+/// (which ties the index to one log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Log index of the last entry indexed.
+    pub index: u64,
+    /// Its leaf hash.
+    pub leaf_hash: [u8; 32],
+}
+
+impl Cursor {
+    /// Number of entries the index covers: `index + 1`.
+    pub fn indexed_size(&self) -> u64 {
+        self.index + 1
+    }
+
+    /// `<index>:<leaf hash hex>`.
+    pub fn encode(&self) -> String {
+        format!("{}:{}", self.index, hex::encode(self.leaf_hash))
+    }
+
+    /// Parses [`Cursor::encode`].
+    ///
+    /// # Errors
+    ///
+    /// [`IndexError::BadCursor`].
+    pub fn decode(text: &str) -> Result<Self, IndexError> {
+        let bad = || IndexError::BadCursor(text.to_string());
+        let (index, hash) = text.split_once(':').ok_or_else(bad)?;
+        let index = index.parse().map_err(|_| bad())?;
+        let leaf_hash = hex::decode(hash)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(bad)?;
+        Ok(Self { index, leaf_hash })
+    }
+}
+
+/// One entry's index keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedEntry {
+    /// The log index.
+    pub index: u64,
+    /// Its keys.
+    pub keys: Vec<String>,
+}
+
+/// Where index members live. Writes are idempotent: applying a batch twice
+/// leaves the same store.
+pub trait IndexStore: Send + Sync {
+    /// The cursor, or `None` for an empty (new, flushed, restarted) store.
+    fn cursor(&self) -> impl Future<Output = Result<Option<Cursor>, IndexError>> + Send;
+
+    /// Adds the members of `entries` and moves the cursor to `cursor`, in
+    /// one atomic step.
+    fn apply(
+        &self,
+        entries: &[IndexedEntry],
+        cursor: Cursor,
+    ) -> impl Future<Output = Result<(), IndexError>> + Send;
+
+    /// Members of `key` greater than `after`, ascending, at most `limit`.
+    fn range(
+        &self,
+        key: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<u64>, IndexError>> + Send;
+
+    /// Whether `member` is in `key`.
+    fn contains(&self, key: &str, member: u64)
+        -> impl Future<Output = Result<bool, IndexError>> + Send;
+
+    /// Every key that has members.
+    fn keys(&self) -> impl Future<Output = Result<Vec<String>, IndexError>> + Send;
+
+    /// Adds members to a key, leaving the cursor (repair).
+    fn add(&self, key: &str, members: &[u64])
+        -> impl Future<Output = Result<(), IndexError>> + Send;
+
+    /// Removes members from a key (repair).
+    fn remove(
+        &self,
+        key: &str,
+        members: &[u64],
+    ) -> impl Future<Output = Result<(), IndexError>> + Send;
+}
+
+/// The store in use, chosen at start.
+#[derive(Clone)]
+pub enum AnyStore {
+    /// Redis.
+    Redis(RedisStore),
+    /// Embedded RocksDB.
+    Embedded(EmbeddedStore),
+}
+
+impl std::fmt::Debug for AnyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Redis(s) => write!(f, "AnyStore::Redis({s:?})"),
+            Self::Embedded(s) => write!(f, "AnyStore::Embedded({s:?})"),
+        }
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $call:expr) => {
+        match $self {
+            AnyStore::Redis($s) => $call.await,
+            AnyStore::Embedded($s) => $call.await,
+        }
+    };
+}
+
+impl IndexStore for AnyStore {
+    async fn cursor(&self) -> Result<Option<Cursor>, IndexError> {
+        delegate!(self, s => s.cursor())
+    }
+    async fn apply(&self, entries: &[IndexedEntry], cursor: Cursor) -> Result<(), IndexError> {
+        delegate!(self, s => s.apply(entries, cursor))
+    }
+    async fn range(&self, key: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, IndexError> {
+        delegate!(self, s => s.range(key, after, limit))
+    }
+    async fn contains(&self, key: &str, member: u64) -> Result<bool, IndexError> {
+        delegate!(self, s => s.contains(key, member))
+    }
+    async fn keys(&self) -> Result<Vec<String>, IndexError> {
+        delegate!(self, s => s.keys())
+    }
+    async fn add(&self, key: &str, members: &[u64]) -> Result<(), IndexError> {
+        delegate!(self, s => s.add(key, members))
+    }
+    async fn remove(&self, key: &str, members: &[u64]) -> Result<(), IndexError> {
+        delegate!(self, s => s.remove(key, members))
+    }
+}
