@@ -17,8 +17,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use evledger_ledger::Ledger;
 use evledger_indexer::AnyStore;
+use evledger_ledger::Ledger;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 /// Largest request body accepted, before any parsing. A leaf is at most
@@ -34,6 +34,8 @@ pub struct AppState {
 struct Inner {
     ledger: Ledger,
     index: Option<AnyStore>,
+    /// Why the reconciler stopped, if it did.
+    index_failure: std::sync::RwLock<Option<String>>,
     metrics: Option<PrometheusHandle>,
 }
 
@@ -48,9 +50,21 @@ impl AppState {
             inner: Arc::new(Inner {
                 ledger,
                 index,
+                index_failure: std::sync::RwLock::new(None),
                 metrics,
             }),
         }
+    }
+
+    /// Records that the reconciler stopped and why: `/readyz` reports it.
+    pub fn report_index_failure(&self, why: String) {
+        if let Ok(mut failure) = self.inner.index_failure.write() {
+            *failure = Some(why);
+        }
+    }
+
+    fn index_failure(&self) -> Option<String> {
+        self.inner.index_failure.read().ok().and_then(|f| f.clone())
     }
 
     fn ledger(&self) -> &Ledger {
@@ -115,18 +129,30 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             Json(serde_json::json!({"status": "ready", "treeSize": size})),
         );
     };
+    if let Some(why) = state.index_failure() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({"status": "index failed", "treeSize": size, "error": why})),
+        );
+    }
     match index::indexed_size(store).await {
         Ok(indexed) if size.saturating_sub(indexed) <= READY_MAX_INDEX_LAG => (
             StatusCode::OK,
-            Json(serde_json::json!({"status": "ready", "treeSize": size, "indexedThrough": indexed})),
+            Json(
+                serde_json::json!({"status": "ready", "treeSize": size, "indexedThrough": indexed}),
+            ),
         ),
         Ok(indexed) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "indexing", "treeSize": size, "indexedThrough": indexed})),
+            Json(
+                serde_json::json!({"status": "indexing", "treeSize": size, "indexedThrough": indexed}),
+            ),
         ),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "index unavailable", "treeSize": size, "error": e.to_string()})),
+            Json(
+                serde_json::json!({"status": "index unavailable", "treeSize": size, "error": e.to_string()}),
+            ),
         ),
     }
 }

@@ -42,7 +42,10 @@ pub async fn open_store(
             }
         }
     }
-    bail!("cannot reach Redis at {url}: {}", last.map(|e| e.to_string()).unwrap_or_default())
+    bail!(
+        "cannot reach Redis at {url}: {}",
+        last.map(|e| e.to_string()).unwrap_or_default()
+    )
 }
 
 #[derive(Args)]
@@ -76,11 +79,9 @@ pub struct ReconcileArgs {
 fn progress_bar(label: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     bar.set_message(label);
     bar
@@ -102,10 +103,15 @@ async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {
 
     if args.verify {
         let bar = progress_bar(if args.repair { "repair" } else { "verify" });
-        let report = verify_index(reconciler.source(), reconciler.store(), args.repair, &|done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        })
+        let report = verify_index(
+            reconciler.source(),
+            reconciler.store(),
+            args.repair,
+            &|done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            },
+        )
         .await?;
         bar.finish_and_clear();
         println!(

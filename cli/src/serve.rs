@@ -101,13 +101,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         evledger_reconciler::LocalLog::new(ledger.clone()),
         index.clone(),
     );
+    let state = evledger_api::AppState::new(ledger.clone(), Some(index), metrics);
+    let reporter = state.clone();
     let reconciling = tokio::spawn(async move {
         if let Err(e) = reconciler.run(stop).await {
             tracing::error!(error = %e, "the reconciler stopped; searches answer from a stale index");
             metrics::counter!("evledger_reconciler_failures_total").increment(1);
+            reporter.report_index_failure(e.to_string());
         }
     });
-    let state = evledger_api::AppState::new(ledger.clone(), Some(index), metrics);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -73,7 +73,17 @@ impl IndexStore for EmbeddedStore {
         }
     }
 
-    async fn apply(&self, entries: &[IndexedEntry], cursor: Cursor) -> Result<(), IndexError> {
+    async fn apply(
+        &self,
+        entries: &[IndexedEntry],
+        expected: Option<Cursor>,
+        cursor: Cursor,
+    ) -> Result<(), IndexError> {
+        // One process owns the embedded store, and its reconciler is the one
+        // writer: reading the cursor here cannot race another write.
+        if self.cursor().await? != expected {
+            return Err(IndexError::CursorMoved);
+        }
         let mut batch = WriteBatch::default();
         for entry in entries {
             for key in &entry.keys {
@@ -85,7 +95,12 @@ impl IndexStore for EmbeddedStore {
         Ok(())
     }
 
-    async fn range(&self, key: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, IndexError> {
+    async fn range(
+        &self,
+        key: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, IndexError> {
         let prefix = member_prefix(key);
         let start = match after {
             Some(a) if a == u64::MAX => return Ok(Vec::new()),

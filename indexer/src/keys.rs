@@ -20,7 +20,11 @@ pub const MAX_KEY_LEN: usize = 512;
 
 /// The index key of a digest, `hash:<alg>:<hex>`.
 pub fn hash_key(alg: &str, hex_digest: &str) -> String {
-    format!("hash:{}:{}", alg.to_ascii_lowercase(), hex_digest.to_ascii_lowercase())
+    format!(
+        "hash:{}:{}",
+        alg.to_ascii_lowercase(),
+        hex_digest.to_ascii_lowercase()
+    )
 }
 
 /// The index key of a signer key fingerprint, `key:<hex>`.
@@ -49,7 +53,10 @@ pub fn index_keys(leaf: &[u8]) -> Vec<String> {
     keys.insert(kind_key(&entry.kind));
     match &entry.body {
         EntryBody::Dsse(dsse) => {
-            keys.insert(hash_key("sha256", &hex::encode(Sha256::digest(&dsse.payload))));
+            keys.insert(hash_key(
+                "sha256",
+                &hex::encode(Sha256::digest(&dsse.payload)),
+            ));
             if let Ok(envelope) = canonical_json(&dsse.spec.envelope) {
                 keys.insert(hash_key("sha256", &hex::encode(Sha256::digest(envelope))));
             }

@@ -5,16 +5,42 @@
 //! | `<prefix>i:<key>`    | sorted set | member = score = log index             |
 //! | `<prefix>cursor`     | string     | `<last log index>:<leaf hash hex>`     |
 //!
-//! A batch is one `MULTI … EXEC`: the `ZADD`s of its members and the `SET` of
-//! the cursor, so Redis never holds a cursor ahead of its members. `ZADD` of
-//! a member already there changes nothing, so replaying a batch is harmless.
-//! Only plain structures are used (Redis 6.2+, no modules).
+//! A batch is one Lua script, which Redis runs atomically: it checks that the
+//! cursor is still the one the reconciler last wrote, then `ZADD`s the
+//! batch's members and `SET`s the new cursor. So Redis never holds a cursor
+//! ahead of its members, and a FLUSHALL between two batches cannot leave a
+//! cursor over a hole (the script finds no cursor and writes nothing; the
+//! reconciler rebuilds). `ZADD` of a member already there changes nothing, so
+//! replaying a batch is harmless. Only plain structures are used (Redis 6.2+,
+//! no modules; on a cluster the keys would need one hash tag).
 
 use std::collections::BTreeMap;
 
 use redis::aio::ConnectionManager;
 
 use crate::store::{Cursor, IndexError, IndexStore, IndexedEntry};
+
+/// KEYS[1] the cursor, ARGV[1] the cursor expected ("" for none), ARGV[2]
+/// the new cursor; then KEYS[i] a member key and ARGV[i+1] its members,
+/// comma-separated. Returns 1 if applied, 0 if the cursor moved.
+static APPLY_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then return 0 end
+for i = 2, #KEYS do
+  local args = {}
+  for member in string.gmatch(ARGV[i + 1], '[^,]+') do
+    args[#args + 1] = member
+    args[#args + 1] = member
+  end
+  redis.call('ZADD', KEYS[i], unpack(args))
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"#,
+    )
+});
 
 /// An index in Redis under a key prefix.
 #[derive(Clone)]
@@ -86,7 +112,12 @@ impl IndexStore for RedisStore {
         text.map(|t| Cursor::decode(&t)).transpose()
     }
 
-    async fn apply(&self, entries: &[IndexedEntry], cursor: Cursor) -> Result<(), IndexError> {
+    async fn apply(
+        &self,
+        entries: &[IndexedEntry],
+        expected: Option<Cursor>,
+        cursor: Cursor,
+    ) -> Result<(), IndexError> {
         // Group members by key: one ZADD per key per batch.
         let mut by_key: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
         for entry in entries {
@@ -94,21 +125,30 @@ impl IndexStore for RedisStore {
                 by_key.entry(key).or_default().push(entry.index);
             }
         }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
+        let mut invocation = APPLY_SCRIPT.prepare_invoke();
+        invocation
+            .key(self.cursor_key())
+            .arg(expected.map(|c| c.encode()).unwrap_or_default())
+            .arg(cursor.encode());
         for (key, members) in &by_key {
-            self.zadd(&mut pipe, key, members);
+            let list: Vec<String> = members.iter().map(u64::to_string).collect();
+            invocation.key(self.member_key(key)).arg(list.join(","));
         }
-        pipe.cmd("SET")
-            .arg(self.cursor_key())
-            .arg(cursor.encode())
-            .ignore();
         let mut conn = self.connection.clone();
-        pipe.query_async::<()>(&mut conn).await?;
-        Ok(())
+        let applied: i64 = invocation.invoke_async(&mut conn).await?;
+        if applied == 1 {
+            Ok(())
+        } else {
+            Err(IndexError::CursorMoved)
+        }
     }
 
-    async fn range(&self, key: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, IndexError> {
+    async fn range(
+        &self,
+        key: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, IndexError> {
         let min = match after {
             Some(a) => format!("({a}"),
             None => "-inf".to_string(),

@@ -184,9 +184,10 @@ pub async fn execute<S: IndexStore>(
         }
         Operator::And => {
             // Walk the first key in chunks; keep members every other key holds.
-            let (first, rest) = plan.keys.split_first().ok_or_else(|| {
-                SearchError::BadQuery("no keys".into())
-            })?;
+            let (first, rest) = plan
+                .keys
+                .split_first()
+                .ok_or_else(|| SearchError::BadQuery("no keys".into()))?;
             let mut hits = Vec::new();
             let mut after = plan.after;
             'walk: loop {

@@ -20,6 +20,10 @@ pub enum IndexError {
     /// The stored cursor cannot be read.
     #[error("malformed index cursor {0:?}")]
     BadCursor(String),
+    /// The cursor is not the one the writer expected (the store was flushed,
+    /// restarted or written by someone else): nothing was written.
+    #[error("the index cursor moved under the writer (flushed or restarted?); nothing written")]
+    CursorMoved,
 }
 
 /// How far the index reaches: the last log index indexed, and its leaf hash
@@ -75,11 +79,14 @@ pub trait IndexStore: Send + Sync {
     /// The cursor, or `None` for an empty (new, flushed, restarted) store.
     fn cursor(&self) -> impl Future<Output = Result<Option<Cursor>, IndexError>> + Send;
 
-    /// Adds the members of `entries` and moves the cursor to `cursor`, in
-    /// one atomic step.
+    /// Adds the members of `entries` and moves the cursor from `expected`
+    /// to `cursor`, in one atomic step, or writes nothing and fails with
+    /// [`IndexError::CursorMoved`] if the stored cursor is not `expected`
+    /// (a flush between two batches must not leave a cursor over a hole).
     fn apply(
         &self,
         entries: &[IndexedEntry],
+        expected: Option<Cursor>,
         cursor: Cursor,
     ) -> impl Future<Output = Result<(), IndexError>> + Send;
 
@@ -92,15 +99,21 @@ pub trait IndexStore: Send + Sync {
     ) -> impl Future<Output = Result<Vec<u64>, IndexError>> + Send;
 
     /// Whether `member` is in `key`.
-    fn contains(&self, key: &str, member: u64)
-        -> impl Future<Output = Result<bool, IndexError>> + Send;
+    fn contains(
+        &self,
+        key: &str,
+        member: u64,
+    ) -> impl Future<Output = Result<bool, IndexError>> + Send;
 
     /// Every key that has members.
     fn keys(&self) -> impl Future<Output = Result<Vec<String>, IndexError>> + Send;
 
     /// Adds members to a key, leaving the cursor (repair).
-    fn add(&self, key: &str, members: &[u64])
-        -> impl Future<Output = Result<(), IndexError>> + Send;
+    fn add(
+        &self,
+        key: &str,
+        members: &[u64],
+    ) -> impl Future<Output = Result<(), IndexError>> + Send;
 
     /// Removes members from a key (repair).
     fn remove(
@@ -141,10 +154,20 @@ impl IndexStore for AnyStore {
     async fn cursor(&self) -> Result<Option<Cursor>, IndexError> {
         delegate!(self, s => s.cursor())
     }
-    async fn apply(&self, entries: &[IndexedEntry], cursor: Cursor) -> Result<(), IndexError> {
-        delegate!(self, s => s.apply(entries, cursor))
+    async fn apply(
+        &self,
+        entries: &[IndexedEntry],
+        expected: Option<Cursor>,
+        cursor: Cursor,
+    ) -> Result<(), IndexError> {
+        delegate!(self, s => s.apply(entries, expected, cursor))
     }
-    async fn range(&self, key: &str, after: Option<u64>, limit: usize) -> Result<Vec<u64>, IndexError> {
+    async fn range(
+        &self,
+        key: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<u64>, IndexError> {
         delegate!(self, s => s.range(key, after, limit))
     }
     async fn contains(&self, key: &str, member: u64) -> Result<bool, IndexError> {

@@ -117,15 +117,18 @@ impl<S: LogSource, I: IndexStore> Reconciler<S, I> {
         &self.source
     }
 
-    /// Where to resume: 0 with no cursor, else after a cursor that is checked
-    /// to belong to this log.
-    async fn resume_point(&self, size: u64) -> Result<u64, ReconcileError> {
+    /// The stored cursor, checked to belong to this log (`None`: rebuild
+    /// from entry 0).
+    async fn resume_point(&self, size: u64) -> Result<Option<Cursor>, ReconcileError> {
         let Some(cursor) = self.store.cursor().await? else {
             metrics::counter!("evledger_index_rebuilds_total").increment(1);
             if size > 0 {
-                info!(entries = size, "index has no cursor: rebuilding from entry 0");
+                info!(
+                    entries = size,
+                    "index has no cursor: rebuilding from entry 0"
+                );
             }
-            return Ok(0);
+            return Ok(None);
         };
         if cursor.index >= size {
             return Err(ReconcileError::CursorBeyondLog {
@@ -147,7 +150,7 @@ impl<S: LogSource, I: IndexStore> Reconciler<S, I> {
                 log_hash: hex::encode(log_hash),
             });
         }
-        Ok(cursor.indexed_size())
+        Ok(Some(cursor))
     }
 
     /// Indexes everything the log has now; returns the entries covered.
@@ -156,13 +159,19 @@ impl<S: LogSource, I: IndexStore> Reconciler<S, I> {
     /// # Errors
     ///
     /// Any [`ReconcileError`]; nothing is written past a failure.
-    pub async fn catch_up(&self, progress: &(dyn Fn(u64, u64) + Sync)) -> Result<u64, ReconcileError> {
+    pub async fn catch_up(
+        &self,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<u64, ReconcileError> {
         let size = self.source.size().await?;
-        let mut next = self.resume_point(size).await?;
+        let mut written = self.resume_point(size).await?;
+        let mut next = written.map_or(0, |c| c.indexed_size());
         self.indexed.send_replace(next);
         metrics::gauge!("evledger_index_lag").set(size.saturating_sub(next) as f64);
         while next < size {
-            let want = usize::try_from(size - next).unwrap_or(usize::MAX).min(self.batch);
+            let want = usize::try_from(size - next)
+                .unwrap_or(usize::MAX)
+                .min(self.batch);
             let leaves = self.source.leaves(next, want).await?;
             let Some(last) = leaves.last() else {
                 return Err(ReconcileError::Log(format!("no entries at {next}")));
@@ -184,8 +193,10 @@ impl<S: LogSource, I: IndexStore> Reconciler<S, I> {
             })
             .await
             .map_err(|e| ReconcileError::Log(e.to_string()))?;
-            // The commit point: members and cursor together.
-            self.store.apply(&entries, cursor).await?;
+            // The commit point: members and cursor together, only if the
+            // cursor is still the one written last.
+            self.store.apply(&entries, written, cursor).await?;
+            written = Some(cursor);
             next = cursor.indexed_size();
             self.indexed.send_replace(next);
             metrics::counter!("evledger_index_entries_total").increment(entries.len() as u64);

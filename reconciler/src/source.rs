@@ -82,18 +82,25 @@ impl std::fmt::Debug for RemoteLog {
 struct Remote {
     base: String,
     verifier: CheckpointVerifier,
-    client: reqwest::blocking::Client,
+    /// Async client, driven from blocking threads through `runtime`: the
+    /// tile reader of `tlog_tiles` is synchronous.
+    client: reqwest::Client,
+    runtime: tokio::runtime::Handle,
     latest: Mutex<Option<SignedCheckpoint>>,
 }
 
 impl RemoteLog {
     /// Tails the log at `base_url`, trusting checkpoints signed by `verifier`.
+    /// Must be called within a Tokio runtime.
     ///
     /// # Errors
     ///
-    /// [`ReconcileError::Log`] if the HTTP client cannot be built.
+    /// [`ReconcileError::Log`] if the HTTP client cannot be built or there
+    /// is no runtime.
     pub fn new(base_url: &str, verifier: CheckpointVerifier) -> Result<Self, ReconcileError> {
-        let client = reqwest::blocking::Client::builder()
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| ReconcileError::Log(e.to_string()))?;
+        let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .map_err(|e| ReconcileError::Log(e.to_string()))?;
@@ -102,6 +109,7 @@ impl RemoteLog {
                 base: base_url.trim_end_matches('/').to_string(),
                 verifier,
                 client,
+                runtime,
                 latest: Mutex::new(None),
             }),
         })
@@ -119,21 +127,19 @@ impl RemoteLog {
 }
 
 impl Remote {
+    /// GET from a blocking thread.
     fn get(&self, path: &str) -> Result<Vec<u8>, ReconcileError> {
         let url = format!("{}{path}", self.base);
-        let response = self
-            .client
-            .get(&url)
-            .send()
-            .map_err(|e| ReconcileError::Log(format!("GET {url}: {e}")))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .map_err(|e| ReconcileError::Log(format!("GET {url}: {e}")))?;
-        if !status.is_success() {
-            return Err(ReconcileError::Log(format!("GET {url}: {status}")));
-        }
-        Ok(body.to_vec())
+        self.runtime.block_on(async {
+            let failed = |e: reqwest::Error| ReconcileError::Log(format!("GET {url}: {e}"));
+            let response = self.client.get(&url).send().await.map_err(failed)?;
+            let status = response.status();
+            let body = response.bytes().await.map_err(failed)?;
+            if !status.is_success() {
+                return Err(ReconcileError::Log(format!("GET {url}: {status}")));
+            }
+            Ok(body.to_vec())
+        })
     }
 
     /// Fetches and verifies the latest checkpoint, and checks it extends the
