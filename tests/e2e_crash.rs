@@ -87,17 +87,7 @@ fn check_log(server: &Server, verifier: &CheckpointVerifier, acked: &Acknowledge
             latest.size
         ));
         assert_eq!(status, 200);
-        let hashes = proof["hashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                hex::decode(h.as_str().unwrap())
-                    .unwrap()
-                    .try_into()
-                    .unwrap()
-            })
-            .collect();
+        let hashes = hex_hashes(&proof);
         ConsistencyProof {
             first_size: old.size,
             last_size: latest.size,

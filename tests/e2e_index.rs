@@ -202,21 +202,8 @@ fn search_finds_entries_pages_and_reads_its_writes() {
         .unwrap();
     for hit in proven["results"].as_array().unwrap() {
         let proof = &hit["inclusionProof"];
-        let hashes = proof["hashes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| {
-                hex::decode(h.as_str().unwrap())
-                    .unwrap()
-                    .try_into()
-                    .unwrap()
-            })
-            .collect();
-        let leaf: [u8; 32] = hex::decode(hit["leafHash"].as_str().unwrap())
-            .unwrap()
-            .try_into()
-            .unwrap();
+        let hashes = hex_hashes(proof);
+        let leaf = hex32(hit["leafHash"].as_str().unwrap());
         InclusionProof {
             log_index: hit["logIndex"].as_u64().unwrap(),
             tree_size: checkpoint.size,

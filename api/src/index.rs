@@ -100,12 +100,7 @@ pub(crate) async fn retrieve(
         });
         if query.proofs {
             let proof = state.ledger().inclusion_proof(index, checkpoint.size)?;
-            hit["inclusionProof"] = json!({
-                "logIndex": proof.log_index,
-                "treeSize": proof.tree_size,
-                "rootHash": hex::encode(proof.root),
-                "hashes": proof.hashes.iter().map(hex::encode).collect::<Vec<_>>(),
-            });
+            hit["inclusionProof"] = json!(crate::log::InclusionProofJson::from(&proof));
         }
         results.push(hit);
     }

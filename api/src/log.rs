@@ -24,7 +24,7 @@ use crate::AppState;
 /// An inclusion proof as JSON; hashes are lowercase hex.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct InclusionProofJson {
+pub(crate) struct InclusionProofJson {
     log_index: u64,
     tree_size: u64,
     root_hash: String,

@@ -293,3 +293,21 @@ pub fn assert_fails(out: &Output) -> String {
     );
     String::from_utf8_lossy(&out.stderr).to_string()
 }
+
+/// The hex hashes of a JSON proof's `hashes` array.
+pub fn hex_hashes(proof: &Value) -> Vec<[u8; 32]> {
+    proof["hashes"]
+        .as_array()
+        .expect("hashes")
+        .iter()
+        .map(|h| hex32(h.as_str().expect("hex string")))
+        .collect()
+}
+
+/// A 32-byte hash from hex.
+pub fn hex32(text: &str) -> [u8; 32] {
+    hex::decode(text)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes")
+}

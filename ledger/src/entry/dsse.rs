@@ -95,6 +95,15 @@ fn decode_base64(field: &str, value: &str) -> Result<Vec<u8>, EntryError> {
         .map_err(|_| EntryError::Base64(field.to_string()))
 }
 
+/// Parses the PEM verifiers, naming the first bad one.
+fn parse_keys(verifiers: &[String]) -> Result<Vec<PublicKey>, EntryError> {
+    verifiers
+        .iter()
+        .enumerate()
+        .map(|(i, pem)| PublicKey::from_pem(pem).ok_or(EntryError::BadKey(i)))
+        .collect()
+}
+
 impl DsseEntry {
     /// Reads a spec as logged, without checking signatures again: the log
     /// checked them before appending. Keys and statement are still parsed.
@@ -104,12 +113,7 @@ impl DsseEntry {
     /// [`EntryError`] if the spec cannot be decoded.
     pub fn logged(spec: DsseSpec) -> Result<Self, EntryError> {
         let payload = decode_base64("spec.envelope.payload", &spec.envelope.payload)?;
-        let keys = spec
-            .verifiers
-            .iter()
-            .enumerate()
-            .map(|(i, pem)| PublicKey::from_pem(pem).ok_or(EntryError::BadKey(i)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = parse_keys(&spec.verifiers)?;
         let statement = if spec.envelope.payload_type == IN_TOTO_PAYLOAD_TYPE {
             Statement::parse(&payload).ok()
         } else {
@@ -145,12 +149,7 @@ impl DsseEntry {
                 "at most {MAX_SIGNATURES} signatures and verifiers"
             )));
         }
-        let keys = spec
-            .verifiers
-            .iter()
-            .enumerate()
-            .map(|(i, pem)| PublicKey::from_pem(pem).ok_or(EntryError::BadKey(i)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let keys = parse_keys(&spec.verifiers)?;
 
         let message = pae(&envelope.payload_type, &payload);
         let mut used = vec![false; keys.len()];

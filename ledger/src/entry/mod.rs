@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::tiles::MAX_ENTRY_SIZE;
-use dsse::{DsseEntry, DsseSpec};
+use dsse::DsseEntry;
 
 /// The kind of a DSSE envelope entry.
 pub const KIND_DSSE: &str = "dsse";
@@ -60,6 +60,16 @@ struct Proposed {
     spec: serde_json::Value,
 }
 
+impl Proposed {
+    fn parse(body: &[u8]) -> Result<Self, EntryError> {
+        serde_json::from_slice(body).map_err(|e| EntryError::Json(e.to_string()))
+    }
+
+    fn spec<T: serde::de::DeserializeOwned>(self) -> Result<T, EntryError> {
+        serde_json::from_value(self.spec).map_err(|e| EntryError::Json(format!("spec: {e}")))
+    }
+}
+
 #[derive(Serialize)]
 struct Logged<'a, S> {
     kind: &'a str,
@@ -100,13 +110,10 @@ impl Entry {
     ///
     /// [`EntryError`] saying what is wrong; nothing is appended.
     pub fn from_submission(body: &[u8]) -> Result<Self, EntryError> {
-        let proposed: Proposed =
-            serde_json::from_slice(body).map_err(|e| EntryError::Json(e.to_string()))?;
+        let proposed = Proposed::parse(body)?;
         match proposed.kind.as_str() {
             KIND_DSSE => {
-                let spec: DsseSpec = serde_json::from_value(proposed.spec)
-                    .map_err(|e| EntryError::Json(format!("spec: {e}")))?;
-                let dsse = DsseEntry::verify(spec)?;
+                let dsse = DsseEntry::verify(proposed.spec()?)?;
                 let leaf = canonical_json(&Logged {
                     kind: KIND_DSSE,
                     spec: &dsse.spec,
@@ -131,16 +138,14 @@ impl Entry {
     ///
     /// [`EntryError`] if the leaf is not an entry of a known kind.
     pub fn parse_logged(leaf: &[u8]) -> Result<Self, EntryError> {
-        let proposed: Proposed =
-            serde_json::from_slice(leaf).map_err(|e| EntryError::Json(e.to_string()))?;
+        let proposed = Proposed::parse(leaf)?;
         match proposed.kind.as_str() {
             KIND_DSSE => {
-                let spec: DsseSpec = serde_json::from_value(proposed.spec)
-                    .map_err(|e| EntryError::Json(format!("spec: {e}")))?;
+                let dsse = DsseEntry::logged(proposed.spec()?)?;
                 Ok(Self {
                     kind: KIND_DSSE.to_string(),
                     leaf: leaf.to_vec(),
-                    body: EntryBody::Dsse(Box::new(DsseEntry::logged(spec)?)),
+                    body: EntryBody::Dsse(Box::new(dsse)),
                 })
             }
             other => Err(EntryError::UnknownKind(other.to_string())),
