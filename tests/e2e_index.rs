@@ -412,3 +412,32 @@ fn an_index_of_another_log_is_refused_and_left_alone() {
     );
     assert_eq!(redis.cli(&["get", "shared:cursor"]), cursor_before);
 }
+
+#[test]
+fn verify_reports_and_repair_fixes_a_damaged_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let key = TestKey::ed25519();
+    for i in 0..20 {
+        server.submit(&attestation(&key, &format!("repair-{i}")));
+    }
+    let redis = PrivateRedis::start();
+    assert_ok(&reconcile(&server, &redis, "r:", &["--once"]));
+    assert_index_matches_log(&server, &redis, "r:");
+
+    // Damage: drop a member, add one that the log does not give.
+    let subject_key = format!("r:i:hash:sha256:{}", sha256_hex("repair-3"));
+    assert_eq!(redis.cli(&["zrem", &subject_key, "3"]), "1");
+    assert_eq!(redis.cli(&["zadd", "r:i:kind:dsse", "999", "999"]), "1");
+    let out = reconcile(&server, &redis, "r:", &["--verify"]);
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("missing {}: [3]", &subject_key[4..])),
+        "{stdout}"
+    );
+    assert!(stdout.contains("extra   kind:dsse: [999]"), "{stdout}");
+
+    assert_ok(&reconcile(&server, &redis, "r:", &["--verify", "--repair"]));
+    assert_index_matches_log(&server, &redis, "r:");
+}

@@ -18,6 +18,10 @@ use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
 use crate::store::{Cursor, IndexError, IndexStore, IndexedEntry};
 
 const CURSOR: &[u8] = b"cursor";
+/// Memtable size (two at most).
+const MEMTABLE_BYTES: usize = 16 << 20;
+/// Block cache.
+const BLOCK_CACHE_BYTES: usize = 32 << 20;
 
 /// An index in a local RocksDB database.
 #[derive(Clone)]
@@ -57,6 +61,12 @@ impl EmbeddedStore {
         let mut options = rocksdb::Options::default();
         options.create_if_missing(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        // Memory is bounded by these budgets, not by the size of the index.
+        options.set_write_buffer_size(MEMTABLE_BYTES);
+        options.set_max_write_buffer_number(2);
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_cache(&rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES));
+        options.set_block_based_table_factory(&table);
         let db = DB::open(&options, path)?;
         Ok(Self { db: Arc::new(db) })
     }

@@ -28,6 +28,12 @@ pub(crate) const CF_CHECKPOINTS: &str = "checkpoints";
 pub(crate) const CF_META: &str = "meta";
 const COLUMN_FAMILIES: [&str; 5] = [CF_ENTRIES, CF_TILES, CF_BY_LEAF, CF_CHECKPOINTS, CF_META];
 const META_TREE_SIZE: &[u8] = b"tree_size";
+/// Block cache shared by every column family.
+const BLOCK_CACHE_BYTES: usize = 64 << 20;
+/// Memtable size of one column family.
+const MEMTABLE_BYTES: usize = 16 << 20;
+/// Memtables of all column families together.
+const MEMTABLE_BUDGET_BYTES: usize = 64 << 20;
 
 /// The log's RocksDB database.
 pub struct Store {
@@ -72,20 +78,23 @@ impl Store {
     ///
     /// [`LedgerError::Storage`] if RocksDB cannot open it.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        // Memory is bounded by these budgets, not by the size of the log.
+        let cache = rocksdb::Cache::new_lru_cache(BLOCK_CACHE_BYTES);
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         options.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let mut by_leaf = Options::default();
-        let mut table = BlockBasedOptions::default();
-        table.set_bloom_filter(10.0, false);
-        by_leaf.set_block_based_table_factory(&table);
+        options.set_db_write_buffer_size(MEMTABLE_BUDGET_BYTES);
         let families = COLUMN_FAMILIES.iter().map(|name| {
-            let cf_options = if *name == CF_BY_LEAF {
-                by_leaf.clone()
-            } else {
-                Options::default()
-            };
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            if *name == CF_BY_LEAF {
+                table.set_bloom_filter(10.0, false);
+            }
+            let mut cf_options = Options::default();
+            cf_options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            cf_options.set_write_buffer_size(MEMTABLE_BYTES);
+            cf_options.set_block_based_table_factory(&table);
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
         let db = DB::open_cf_descriptors(&options, path, families)?;
