@@ -236,6 +236,9 @@ fn search_finds_entries_pages_and_reads_its_writes() {
         assert_eq!(status, 400, "{bad} -> {answer}");
         assert!(answer["message"].is_string());
     }
+    let (status, answer) = retrieve(&server, json!({"kind": "x".repeat(300 * 1024)}));
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(answer["code"], json!("body_too_large"));
     let started = Instant::now();
     let (status, answer) = retrieve(&server, json!({"kind": "dsse", "minLogIndex": 1000}));
     assert_eq!(status, 503, "{answer}");

@@ -59,6 +59,19 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request body that could not be read: 413 past the limit, else 400.
+pub fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body exceeds {} bytes", crate::MAX_REQUEST_BODY),
+        )
+    } else {
+        ApiError::bad_request(rejection.body_text())
+    }
+}
+
 impl From<EntryError> for ApiError {
     fn from(e: EntryError) -> Self {
         let code = match &e {

@@ -51,7 +51,7 @@ pub(crate) async fn retrieve(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = body.map_err(|r| ApiError::bad_request(r.body_text()))?;
+    let body = body.map_err(crate::error::body_error)?;
     let query: SearchQuery = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
     let plan = query.plan()?;

@@ -125,17 +125,7 @@ pub(crate) async fn submit(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("request body exceeds {} bytes", crate::MAX_REQUEST_BODY),
-            )
-        } else {
-            ApiError::bad_request(rejection.body_text())
-        }
-    })?;
+    let body = body.map_err(crate::error::body_error)?;
     let entry = Entry::from_submission(&body)?;
     let appended = state.ledger().append(entry.leaf).await?;
     let checkpoint = appended.checkpoint.clone();
