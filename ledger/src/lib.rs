@@ -290,6 +290,20 @@ impl Ledger {
         index: u64,
         tree_size: u64,
     ) -> Result<InclusionProof, LedgerError> {
+        Ok(self.proven_entry(index, tree_size)?.1)
+    }
+
+    /// The leaf at `index` and its inclusion proof in the tree of
+    /// `tree_size`, the proof checked against that leaf and the root.
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::inclusion_proof`].
+    pub fn proven_entry(
+        &self,
+        index: u64,
+        tree_size: u64,
+    ) -> Result<(Vec<u8>, InclusionProof), LedgerError> {
         if index >= tree_size {
             return Err(ProofError::OutOfRange(format!(
                 "log index {index} is not below tree size {tree_size}"
@@ -309,7 +323,7 @@ impl Ledger {
             .entry(index)?
             .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} missing")))?;
         proof.verify(&leaf_hash(&leaf))?;
-        Ok(proof)
+        Ok((leaf, proof))
     }
 
     /// Proves the tree of `first` is a prefix of the tree of `last`, and
