@@ -89,12 +89,32 @@ pub struct LedgerConfig {
 }
 
 /// A handle on an open log. Cheap to clone; all clones share one sequencer.
+/// Dropping the last clone stops the sequencer (after the batch in flight)
+/// and waits for it, so the database is closed before the process can exit.
 #[derive(Clone)]
 pub struct Ledger {
     store: Arc<Store>,
     signer: Arc<LogSigner>,
-    submissions: SyncSender<Submission>,
+    sequencer: Arc<SequencerHandle>,
     latest: watch::Receiver<Arc<SignedCheckpoint>>,
+}
+
+/// The queue into the sequencer thread, and the thread.
+struct SequencerHandle {
+    submissions: Option<SyncSender<Submission>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for SequencerHandle {
+    fn drop(&mut self) {
+        // Closing the queue ends the sequencer's loop; joining it means its
+        // store handle is gone and RocksDB is not torn down under a live
+        // thread at process exit.
+        self.submissions.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Ledger {
@@ -156,7 +176,7 @@ impl Ledger {
             published,
             edge: Default::default(),
         };
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sequencer".into())
             .spawn(move || sequencer.run(queue))
             .map_err(|source| LedgerError::DataDir {
@@ -166,7 +186,10 @@ impl Ledger {
         Ok(Self {
             store,
             signer,
-            submissions,
+            sequencer: Arc::new(SequencerHandle {
+                submissions: Some(submissions),
+                thread: Some(thread),
+            }),
             latest,
         })
     }
@@ -184,7 +207,10 @@ impl Ledger {
             return Err(LedgerError::EntryTooLarge { size: leaf.len() });
         }
         let (reply, answer) = oneshot::channel();
-        match self.submissions.try_send(Submission { leaf, reply }) {
+        let Some(submissions) = &self.sequencer.submissions else {
+            return Err(LedgerError::Closed);
+        };
+        match submissions.try_send(Submission { leaf, reply }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(LedgerError::Overloaded),
             Err(TrySendError::Disconnected(_)) => return Err(LedgerError::Closed),
