@@ -80,6 +80,14 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// `evledger serve` with its index in `redis` under `prefix`.
+fn serve_with_redis(data: &std::path::Path, redis: &PrivateRedis, prefix: &str) -> Server {
+    Server::start_with(
+        data,
+        &["--redis-url", &redis.url(), "--redis-prefix", prefix],
+    )
+}
+
 fn sha256_hex(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
@@ -290,10 +298,7 @@ fn assert_index_matches_log(server: &Server, redis: &PrivateRedis, prefix: &str)
 fn flushall_mid_stream_heals_to_a_full_rebuild() {
     let dir = tempfile::tempdir().unwrap();
     let redis = PrivateRedis::start();
-    let server = Server::start_with(
-        &dir.path().join("data"),
-        &["--redis-url", &redis.url(), "--redis-prefix", "heal:"],
-    );
+    let server = serve_with_redis(&dir.path().join("data"), &redis, "heal:");
     stream_with_disruption(&server, 400, 150, || {
         assert_eq!(redis.cli(&["flushall"]), "OK");
     });
@@ -312,10 +317,7 @@ fn flushall_mid_stream_heals_to_a_full_rebuild() {
 fn redis_restarted_without_persistence_heals() {
     let dir = tempfile::tempdir().unwrap();
     let redis = PrivateRedis::start();
-    let server = Server::start_with(
-        &dir.path().join("data"),
-        &["--redis-url", &redis.url(), "--redis-prefix", "restart:"],
-    );
+    let server = serve_with_redis(&dir.path().join("data"), &redis, "restart:");
     let mut redis = Some(redis);
     let mut restarted = None;
     stream_with_disruption(&server, 400, 150, || {
@@ -395,10 +397,7 @@ fn an_index_of_another_log_is_refused_and_left_alone() {
 
     // A serving ledger pointed at it refuses too and does not become ready.
     drop(b);
-    let c = Server::start_with(
-        &dir.path().join("b"),
-        &["--redis-url", &redis.url(), "--redis-prefix", "shared:"],
-    );
+    let c = serve_with_redis(&dir.path().join("b"), &redis, "shared:");
     let deadline = Instant::now() + Duration::from_secs(10);
     let ready = loop {
         let (status, ready) = c.get_json("/readyz");

@@ -213,6 +213,22 @@ fn tiles_and_checkpoint_are_served_at_c2sp_paths() {
     }
 }
 
+/// `evledger verify consistency` offline, from three files.
+fn verify_offline(vkey: &str, old: &str, new: &str, proof: &str) -> std::process::Output {
+    cli(&[
+        "verify",
+        "consistency",
+        "--key",
+        vkey,
+        "--old",
+        old,
+        "--new",
+        new,
+        "--proof",
+        proof,
+    ])
+}
+
 #[test]
 fn consistency_is_verified_between_checkpoints() {
     let dir = tempdir();
@@ -248,46 +264,13 @@ fn consistency_is_verified_between_checkpoints() {
     let (status, proof) = server.get_json("/api/v1/log/proof/consistency?firstSize=2&lastSize=7");
     assert_eq!(status, 200);
     let proof_file = write_file(dir.path(), "proof.json", proof.to_string().as_bytes());
-    assert_ok(&cli(&[
-        "verify",
-        "consistency",
-        "--key",
-        vkey,
-        "--old",
-        &old_file,
-        "--new",
-        &new_file,
-        "--proof",
-        &proof_file,
-    ]));
+    assert_ok(&verify_offline(vkey, &old_file, &new_file, &proof_file));
     // Swapped checkpoints (a rollback) and a forged proof fail.
-    assert_fails(&cli(&[
-        "verify",
-        "consistency",
-        "--key",
-        vkey,
-        "--old",
-        &new_file,
-        "--new",
-        &old_file,
-        "--proof",
-        &proof_file,
-    ]));
+    assert_fails(&verify_offline(vkey, &new_file, &old_file, &proof_file));
     let mut forged = proof.clone();
     forged["hashes"][0] = json!("00".repeat(32));
     let forged_file = write_file(dir.path(), "forged.json", forged.to_string().as_bytes());
-    let err = assert_fails(&cli(&[
-        "verify",
-        "consistency",
-        "--key",
-        vkey,
-        "--old",
-        &old_file,
-        "--new",
-        &new_file,
-        "--proof",
-        &forged_file,
-    ]));
+    let err = assert_fails(&verify_offline(vkey, &old_file, &new_file, &forged_file));
     assert!(err.contains("INCONSISTENT"), "{err}");
 
     // Inclusion proof endpoint at an older size carries that size's checkpoint.

@@ -87,19 +87,28 @@ pub(crate) async fn retrieve(
     let checkpoint = state.ledger().checkpoint();
     let mut results = Vec::with_capacity(hits.len());
     for index in hits {
-        let leaf = state.ledger().entry(index)?.ok_or_else(|| {
+        let missing = || {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
                 format!("the index names entry {index}, which the log does not have"),
             )
-        })?;
+        };
+        // With proofs, the ledger reads the leaf once for both.
+        let (leaf, proof) = if query.proofs {
+            if index >= checkpoint.size {
+                return Err(missing());
+            }
+            let (leaf, proof) = state.ledger().proven_entry(index, checkpoint.size)?;
+            (leaf, Some(proof))
+        } else {
+            (state.ledger().entry(index)?.ok_or_else(missing)?, None)
+        };
         let mut hit = json!({
             "logIndex": index,
             "leafHash": hex::encode(evledger_ledger::leaf_hash(&leaf)),
         });
-        if query.proofs {
-            let proof = state.ledger().inclusion_proof(index, checkpoint.size)?;
+        if let Some(proof) = proof {
             hit["inclusionProof"] = json!(crate::log::InclusionProofJson::from(&proof));
         }
         results.push(hit);

@@ -116,7 +116,8 @@ pub struct KeygenArgs {
 
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     let key = SigningKey::generate(args.algorithm);
-    write_private(&args.out, key.private_pem()?.as_bytes())?;
+    evledger_ledger::checkpoint::write_private(&args.out, key.private_pem()?.as_bytes())
+        .with_context(|| format!("creating {} (it must not exist)", args.out.display()))?;
     let public = PathBuf::from(format!("{}.pub", args.out.display()));
     std::fs::write(&public, key.public_pem()?)
         .with_context(|| format!("writing {}", public.display()))?;
@@ -125,22 +126,6 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
         args.out.display(),
         public.display()
     );
-    Ok(())
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
-    file.write_all(bytes)?;
     Ok(())
 }
 

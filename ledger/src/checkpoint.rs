@@ -217,7 +217,13 @@ fn verifier_key_of(skey: &str) -> Result<String, CheckpointError> {
     ))
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Creates `path` (it must not exist) readable only by its owner, writes
+/// `bytes` and syncs: for key material.
+///
+/// # Errors
+///
+/// I/O errors, including an existing file.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -172,7 +172,6 @@ impl Ledger {
             store: store.clone(),
             signer: signer.clone(),
             policy: config.batch,
-            size,
             published,
             edge: Default::default(),
         };

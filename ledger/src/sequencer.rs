@@ -73,7 +73,7 @@ pub(crate) struct Sequencer {
     pub store: Arc<Store>,
     pub signer: Arc<LogSigner>,
     pub policy: BatchPolicy,
-    pub size: u64,
+    /// The latest committed checkpoint; its size is where the next batch starts.
     pub published: watch::Sender<Arc<SignedCheckpoint>>,
     /// The right-edge tiles of every level, kept between batches so that an
     /// append reads no tile from disk. At most one per tile level: the
@@ -161,7 +161,8 @@ impl Sequencer {
     ) -> Result<Arc<SignedCheckpoint>, LedgerError> {
         let mut commit = Commit::default();
         let mut in_batch: std::collections::HashMap<[u8; 32], u64> = Default::default();
-        let mut size = self.size;
+        let start = self.published.borrow().size;
+        let mut size = start;
         let mut dirty = std::collections::BTreeSet::new();
 
         for submission in batch {
@@ -213,7 +214,7 @@ impl Sequencer {
             size += 1;
         }
 
-        if size == self.size {
+        if size == start {
             // Only duplicates: nothing to write, the current checkpoint stands.
             return Ok(self.published.borrow().clone());
         }
@@ -230,9 +231,8 @@ impl Sequencer {
         let synced = Instant::now();
         self.store.commit(commit, size)?;
         metrics::histogram!("evledger_commit_seconds").record(synced.elapsed().as_secs_f64());
-        metrics::counter!("evledger_entries_appended_total").increment(size - self.size);
+        metrics::counter!("evledger_entries_appended_total").increment(size - start);
 
-        self.size = size;
         let checkpoint = Arc::new(checkpoint);
         self.published.send_replace(checkpoint.clone());
         metrics::gauge!("evledger_tree_size").set(size as f64);
