@@ -20,6 +20,8 @@ use signed_note::{Note, Signer, StandardSigner, StandardVerifier, Verifier, Veri
 use thiserror::Error;
 use tlog_tiles::{Checkpoint, Hash};
 
+use crate::cosignature::CosignatureVerifier;
+
 /// Largest signed note accepted from anyone (C2SP leaves the bound to the verifier).
 pub const MAX_CHECKPOINT_SIZE: usize = 64 * 1024;
 
@@ -47,6 +49,14 @@ pub enum CheckpointError {
     /// No signature by a trusted key verified.
     #[error("checkpoint not signed by a trusted key: {0}")]
     Unverified(String),
+    /// Fewer trusted witnesses cosigned the checkpoint than the policy needs.
+    #[error("checkpoint cosigned by {have} trusted witness(es); the quorum is {need}")]
+    Quorum {
+        /// Trusted witnesses whose cosignature verified.
+        have: usize,
+        /// Cosignatures required.
+        need: usize,
+    },
     /// The checkpoint names another log.
     #[error("checkpoint origin {found:?} is not the expected {expected:?}")]
     WrongOrigin {
@@ -79,12 +89,22 @@ pub struct SignedCheckpoint {
     pub root: [u8; 32],
     /// The whole signed note, as served at `/checkpoint`.
     pub note: String,
+    /// Names of the trusted witnesses whose cosignatures verified (empty
+    /// when the verifier trusts no witnesses, and for checkpoints just signed).
+    pub cosigners: Vec<String>,
 }
 
 impl SignedCheckpoint {
     /// The root as a `tlog_tiles` hash.
     pub fn root_hash(&self) -> Hash {
         Hash(self.root)
+    }
+
+    /// The note's text: the checkpoint body up to and including its last
+    /// newline, without the signature lines (what signatures cover).
+    pub fn body(&self) -> &[u8] {
+        let end = self.note.find("\n\n").map_or(self.note.len(), |i| i + 1);
+        &self.note.as_bytes()[..end]
     }
 }
 
@@ -147,19 +167,7 @@ impl LogSigner {
         if let Ok(skey) = std::env::var(SIGNING_KEY_ENV) {
             return Ok((Self::from_signer_key(&skey)?, false));
         }
-        let io_err = |source| CheckpointError::KeyFile {
-            path: path.display().to_string(),
-            source,
-        };
-        match std::fs::read_to_string(path) {
-            Ok(skey) => Ok((Self::from_signer_key(&skey)?, false)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let (signer, skey) = Self::generate(origin)?;
-                write_private(path, format!("{skey}\n").as_bytes()).map_err(io_err)?;
-                Ok((signer, true))
-            }
-            Err(e) => Err(io_err(e)),
-        }
+        load_or_create_key(path, Self::from_signer_key, || Self::generate(origin))
     }
 
     /// The log origin: the key name, first line of every checkpoint.
@@ -190,7 +198,31 @@ impl LogSigner {
             size,
             root,
             note,
+            cosigners: Vec::new(),
         })
+    }
+}
+
+/// Reads a signer key from `path` with `parse`; if the file does not exist,
+/// `generate`s one and writes its key string there (mode 0600). Returns the
+/// key and whether it was generated.
+pub(crate) fn load_or_create_key<K>(
+    path: &Path,
+    parse: impl FnOnce(&str) -> Result<K, CheckpointError>,
+    generate: impl FnOnce() -> Result<(K, String), CheckpointError>,
+) -> Result<(K, bool), CheckpointError> {
+    let io_err = |source| CheckpointError::KeyFile {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(path) {
+        Ok(skey) => Ok((parse(&skey)?, false)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (key, skey) = generate()?;
+            write_private(path, format!("{skey}\n").as_bytes()).map_err(io_err)?;
+            Ok((key, true))
+        }
+        Err(e) => Err(io_err(e)),
     }
 }
 
@@ -237,10 +269,12 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
-/// Verifies checkpoints of one log against a set of trusted verifier keys.
+/// Verifies checkpoints of one log against a set of trusted verifier keys,
+/// and optionally a witness policy: `quorum` of the trusted witnesses must
+/// have cosigned (C2SP tlog-cosignature).
 ///
 /// Follows signed-note rules: signatures by unknown keys are ignored (up to
-/// the note's limit of 100 lines), at least one trusted signature must verify,
+/// the note's limit of 100 lines), at least one log signature must verify,
 /// and a bad signature by a trusted key fails the note.
 #[derive(Clone)]
 pub struct CheckpointVerifier {
@@ -248,12 +282,16 @@ pub struct CheckpointVerifier {
     /// Validated verifier keys; `signed_note`'s list is built per call
     /// because its boxed verifiers are not `Send`.
     keys: Vec<String>,
+    witnesses: Vec<CosignatureVerifier>,
+    quorum: usize,
 }
 
 impl std::fmt::Debug for CheckpointVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CheckpointVerifier")
             .field("origin", &self.origin)
+            .field("witnesses", &self.witnesses.len())
+            .field("quorum", &self.quorum)
             .finish_non_exhaustive()
     }
 }
@@ -276,7 +314,38 @@ impl CheckpointVerifier {
             keys.push(vkey.to_string());
         }
         let origin = origin.ok_or_else(|| CheckpointError::VerifierKey(String::new()))?;
-        Ok(Self { origin, keys })
+        Ok(Self {
+            origin,
+            keys,
+            witnesses: Vec::new(),
+            quorum: 0,
+        })
+    }
+
+    /// Also requires cosignatures by `quorum` of the witnesses with the
+    /// given `cosignature/v1` verifier keys.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::VerifierKey`] for a malformed witness key, and
+    /// [`CheckpointError::Quorum`] if `quorum` exceeds the witnesses given.
+    pub fn with_witnesses<S: AsRef<str>>(
+        mut self,
+        witness_keys: &[S],
+        quorum: usize,
+    ) -> Result<Self, CheckpointError> {
+        self.witnesses = witness_keys
+            .iter()
+            .map(|k| CosignatureVerifier::new(k.as_ref()))
+            .collect::<Result<_, _>>()?;
+        if quorum > self.witnesses.len() {
+            return Err(CheckpointError::Quorum {
+                have: self.witnesses.len(),
+                need: quorum,
+            });
+        }
+        self.quorum = quorum;
+        Ok(self)
     }
 
     /// The origin checkpoints must carry.
@@ -284,7 +353,8 @@ impl CheckpointVerifier {
         &self.origin
     }
 
-    /// Parses and verifies a signed checkpoint note.
+    /// Parses and verifies a signed checkpoint note: a log signature, and
+    /// the witness quorum if one is set.
     ///
     /// # Errors
     ///
@@ -295,15 +365,45 @@ impl CheckpointVerifier {
         }
         let parsed =
             Note::from_bytes(note).map_err(|e| CheckpointError::MalformedNote(e.to_string()))?;
-        let list: Vec<Box<dyn Verifier>> = self
+        let log_keys: Vec<StandardVerifier> = self
             .keys
             .iter()
             .filter_map(|k| StandardVerifier::new(k).ok())
-            .map(|v| Box::new(v) as Box<dyn Verifier>)
             .collect();
-        parsed
+        let mut list: Vec<Box<dyn Verifier>> = log_keys
+            .iter()
+            .map(|v| Box::new(v.clone()) as Box<dyn Verifier>)
+            .collect();
+        list.extend(
+            self.witnesses
+                .iter()
+                .map(|w| Box::new(w.clone()) as Box<dyn Verifier>),
+        );
+        let (verified, _unknown) = parsed
             .verify(&VerifierList::new(list))
             .map_err(|e| CheckpointError::Unverified(e.to_string()))?;
+        let signed_by = |v: &dyn Verifier| {
+            verified
+                .iter()
+                .any(|s| s.name() == v.name() && s.id() == v.key_id())
+        };
+        if !log_keys.iter().any(|k| signed_by(k)) {
+            return Err(CheckpointError::Unverified(
+                "no signature by the log's key".into(),
+            ));
+        }
+        let cosigners: Vec<String> = self
+            .witnesses
+            .iter()
+            .filter(|w| signed_by(*w))
+            .map(|w| w.witness_name().to_string())
+            .collect();
+        if cosigners.len() < self.quorum {
+            return Err(CheckpointError::Quorum {
+                have: cosigners.len(),
+                need: self.quorum,
+            });
+        }
         let body =
             Checkpoint::from_bytes(parsed.text()).map_err(|_| CheckpointError::MalformedBody)?;
         if body.origin() != self.origin {
@@ -319,6 +419,7 @@ impl CheckpointVerifier {
             size: body.size(),
             root: body.hash().0,
             note,
+            cosigners,
         })
     }
 }

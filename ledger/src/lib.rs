@@ -7,12 +7,14 @@
 
 pub mod bundle;
 pub mod checkpoint;
+pub mod cosignature;
 pub mod entry;
 mod hashes;
 pub mod proof;
 mod sequencer;
 pub mod store;
 pub mod tiles;
+pub mod witness;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -22,6 +24,7 @@ use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 
 pub use checkpoint::{CheckpointError, CheckpointVerifier, LogSigner, SignedCheckpoint};
+pub use cosignature::{CosignatureVerifier, Cosigner};
 pub use proof::{leaf_hash, ConsistencyProof, InclusionProof, ProofError};
 pub use sequencer::{Appended, BatchPolicy};
 pub use tiles::{TileCoord, TileKind};

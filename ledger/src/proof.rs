@@ -78,8 +78,13 @@ pub(crate) fn prove_inclusion<R: HashReader>(
     Ok(from_hashes(tlog_tiles::prove_record(size, index, reader)?))
 }
 
-/// Builds the consistency proof from `first` to `last` leaves.
-pub(crate) fn prove_consistency<R: HashReader>(
+/// Builds the consistency proof from `first` to `last` leaves with hashes
+/// from `reader` (the ledger's store, or tiles fetched from a remote log).
+///
+/// # Errors
+///
+/// Sizes out of order, or hashes the reader cannot supply.
+pub fn prove_consistency<R: HashReader>(
     first: u64,
     last: u64,
     reader: &R,

@@ -16,6 +16,7 @@
 //! log: the reconciler refuses to touch it.
 
 pub mod source;
+pub mod tlog_client;
 pub mod verify;
 
 use std::time::Duration;
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 pub use source::{LocalLog, LogSource, RemoteLog};
+pub use tlog_client::TlogClient;
 
 /// Entries read and indexed per atomic write.
 pub const DEFAULT_BATCH: usize = 1024;

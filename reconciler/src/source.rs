@@ -10,10 +10,9 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use evledger_ledger::tiles::{split_bundle, TileCoord, TileKind, TILE_HEIGHT, TILE_WIDTH};
-use evledger_ledger::{leaf_hash, CheckpointVerifier, ConsistencyProof, Ledger, SignedCheckpoint};
-use tlog_tiles::{HashReader, Tile, TileHashReader, TileReader};
+use evledger_ledger::{CheckpointVerifier, Ledger, SignedCheckpoint};
 
+use crate::tlog_client::TlogClient;
 use crate::ReconcileError;
 
 /// A log the reconciler can tail.
@@ -74,23 +73,19 @@ pub struct RemoteLog {
 impl std::fmt::Debug for RemoteLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteLog")
-            .field("url", &self.inner.base)
+            .field("url", &self.inner.client.url())
             .finish_non_exhaustive()
     }
 }
 
 struct Remote {
-    base: String,
+    client: TlogClient,
     verifier: CheckpointVerifier,
-    /// Async client, driven from blocking threads through `runtime`: the
-    /// tile reader of `tlog_tiles` is synchronous.
-    client: reqwest::Client,
-    runtime: tokio::runtime::Handle,
     latest: Mutex<Option<SignedCheckpoint>>,
 }
 
 impl RemoteLog {
-    /// Tails the log at `base_url`, trusting checkpoints signed by `verifier`.
+    /// Tails the log at `base_url`, trusting checkpoints `verifier` accepts.
     /// Must be called within a Tokio runtime.
     ///
     /// # Errors
@@ -100,16 +95,10 @@ impl RemoteLog {
     pub fn new(base_url: &str, verifier: CheckpointVerifier) -> Result<Self, ReconcileError> {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|e| ReconcileError::Log(e.to_string()))?;
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| ReconcileError::Log(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Remote {
-                base: base_url.trim_end_matches('/').to_string(),
+                client: TlogClient::new(base_url, runtime)?,
                 verifier,
-                client,
-                runtime,
                 latest: Mutex::new(None),
             }),
         })
@@ -127,35 +116,23 @@ impl RemoteLog {
 }
 
 impl Remote {
-    /// GET from a blocking thread.
-    fn get(&self, path: &str) -> Result<Vec<u8>, ReconcileError> {
-        let url = format!("{}{path}", self.base);
-        self.runtime.block_on(async {
-            let failed = |e: reqwest::Error| ReconcileError::Log(format!("GET {url}: {e}"));
-            let response = self.client.get(&url).send().await.map_err(failed)?;
-            let status = response.status();
-            let body = response.bytes().await.map_err(failed)?;
-            if !status.is_success() {
-                return Err(ReconcileError::Log(format!("GET {url}: {status}")));
-            }
-            Ok(body.to_vec())
-        })
+    fn latest(&self) -> Result<Option<SignedCheckpoint>, ReconcileError> {
+        Ok(self
+            .latest
+            .lock()
+            .map_err(|_| ReconcileError::Log("poisoned".into()))?
+            .clone())
     }
 
     /// Fetches and verifies the latest checkpoint, and checks it extends the
     /// last one seen.
     fn refresh(&self) -> Result<SignedCheckpoint, ReconcileError> {
-        let note = self.get("/checkpoint")?;
+        let note = self.client.checkpoint_note()?;
         let checkpoint = self
             .verifier
             .verify(&note)
             .map_err(|e| ReconcileError::Untrusted(format!("checkpoint: {e}")))?;
-        let previous = self
-            .latest
-            .lock()
-            .map_err(|_| ReconcileError::Log("poisoned".into()))?
-            .clone();
-        if let Some(old) = previous {
+        if let Some(old) = self.latest()? {
             if checkpoint.size < old.size {
                 return Err(ReconcileError::Untrusted(format!(
                     "the log rolled back from size {} to {}",
@@ -163,25 +140,7 @@ impl Remote {
                 )));
             }
             if checkpoint.size > old.size || checkpoint.root != old.root {
-                let proof = self.get(&format!(
-                    "/api/v1/log/proof/consistency?firstSize={}&lastSize={}",
-                    old.size, checkpoint.size
-                ))?;
-                let hashes = parse_hashes(&proof)?;
-                ConsistencyProof {
-                    first_size: old.size,
-                    last_size: checkpoint.size,
-                    first_root: old.root,
-                    last_root: checkpoint.root,
-                    hashes,
-                }
-                .verify()
-                .map_err(|e| {
-                    ReconcileError::Untrusted(format!(
-                        "checkpoint {} is not consistent with {}: {e}",
-                        checkpoint.size, old.size
-                    ))
-                })?;
+                self.client.consistency_from_api(&old, &checkpoint)?;
             }
         }
         *self
@@ -192,90 +151,12 @@ impl Remote {
     }
 
     fn leaves(&self, from: u64, count: usize) -> Result<Vec<Vec<u8>>, ReconcileError> {
-        let checkpoint = match self
-            .latest
-            .lock()
-            .map_err(|_| ReconcileError::Log("poisoned".into()))?
-            .clone()
-        {
+        let checkpoint = match self.latest()? {
             Some(cp) => cp,
             None => self.refresh()?,
         };
-        if from >= checkpoint.size {
-            return Ok(Vec::new());
-        }
-        let bundle_index = from / TILE_WIDTH;
-        let width = (checkpoint.size - bundle_index * TILE_WIDTH).min(TILE_WIDTH);
-        let coord = TileCoord {
-            kind: TileKind::Entries,
-            index: bundle_index,
-            width,
-        };
-        let bundle = self.get(&format!("/{}", coord.path()))?;
-        let leaves = split_bundle(&bundle)
-            .filter(|l| l.len() as u64 == width)
-            .ok_or_else(|| ReconcileError::Untrusted(format!("{} is malformed", coord.path())))?;
-        // Authenticate every leaf hash against the checkpoint through tiles.
-        let first = bundle_index * TILE_WIDTH;
-        let indexes: Vec<u64> = (first..first + width)
-            .map(|i| tlog_tiles::stored_hash_index(0, i))
-            .collect();
-        let reader = TileHashReader::new(checkpoint.size, tlog_tiles::Hash(checkpoint.root), self);
-        let proven = reader
-            .read_hashes(&indexes)
-            .map_err(|e| ReconcileError::Untrusted(format!("tiles of {}: {e}", coord.path())))?;
-        let skip = usize::try_from(from - first).unwrap_or(usize::MAX);
-        let mut out = Vec::new();
-        for (i, (leaf, hash)) in leaves.iter().zip(proven).enumerate().skip(skip).take(count) {
-            if leaf_hash(leaf) != hash.0 {
-                return Err(ReconcileError::Untrusted(format!(
-                    "entry {} does not match the tree",
-                    first + i as u64
-                )));
-            }
-            out.push(leaf.to_vec());
-        }
-        Ok(out)
+        self.client.leaves(&checkpoint, from, count)
     }
-}
-
-fn parse_hashes(json: &[u8]) -> Result<Vec<[u8; 32]>, ReconcileError> {
-    let bad = || ReconcileError::Untrusted("malformed consistency proof".into());
-    let value: serde_json::Value = serde_json::from_slice(json).map_err(|_| bad())?;
-    value["hashes"]
-        .as_array()
-        .ok_or_else(bad)?
-        .iter()
-        .map(|h| {
-            h.as_str()
-                .and_then(|h| hex::decode(h).ok())
-                .and_then(|b| b.try_into().ok())
-                .ok_or_else(bad)
-        })
-        .collect()
-}
-
-impl TileReader for Remote {
-    fn height(&self) -> u8 {
-        TILE_HEIGHT
-    }
-
-    fn read_tiles(&self, tiles: &[Tile]) -> Result<Vec<Vec<u8>>, tlog_tiles::Error> {
-        tiles
-            .iter()
-            .map(|t| {
-                let coord = TileCoord {
-                    kind: TileKind::Hashes { level: t.level() },
-                    index: t.level_index(),
-                    width: u64::from(t.width()),
-                };
-                self.get(&format!("/{}", coord.path()))
-                    .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))
-            })
-            .collect()
-    }
-
-    fn save_tiles(&self, _tiles: &[Tile], _data: &[Vec<u8>]) {}
 }
 
 impl LogSource for RemoteLog {
