@@ -12,7 +12,9 @@ use evledger_ledger::entry::keys::PublicKey;
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::keys::{hash_key, key_key, kind_key, predicate_type_key};
+use crate::keys::{
+    annotation_key, hash_key, key_key, kind_key, predicate_type_key, project_key, workflow_key,
+};
 use crate::store::{IndexError, IndexStore};
 
 /// Results per page when the query does not say.
@@ -34,6 +36,12 @@ pub struct SearchQuery {
     pub predicate_type: Option<String>,
     /// An entry kind.
     pub kind: Option<String>,
+    /// A workflow (evledger attestations and contract revisions).
+    pub workflow: Option<String>,
+    /// A project.
+    pub project: Option<String>,
+    /// An annotation, `name=value`.
+    pub annotation: Option<String>,
     /// `and` (default) or `or`.
     pub operator: Option<String>,
     /// The `nextCursor` of the previous page.
@@ -134,9 +142,21 @@ impl SearchQuery {
         if let Some(kind) = &self.kind {
             keys.push(kind_key(kind));
         }
+        if let Some(workflow) = &self.workflow {
+            keys.push(workflow_key(workflow));
+        }
+        if let Some(project) = &self.project {
+            keys.push(project_key(project));
+        }
+        if let Some(annotation) = &self.annotation {
+            let (name, value) = annotation
+                .split_once('=')
+                .ok_or_else(|| bad("annotation must be name=value"))?;
+            keys.push(annotation_key(name, value));
+        }
         if keys.is_empty() {
             return Err(bad(
-                "give at least one of hash, publicKey, keyFingerprint, predicateType, kind",
+                "give at least one of hash, publicKey, keyFingerprint, predicateType, kind, workflow, project, annotation",
             ));
         }
         let operator = match self.operator.as_deref() {

@@ -6,7 +6,11 @@
 //!
 //! ```json
 //! {"kind":"dsse","spec":{"envelope":{...},"verifiers":[...]}}
+//! {"kind":"contract","spec":{"contract":{...},"project":"p","revision":2,"workflow":"w"}}
 //! ```
+//!
+//! `dsse` entries come from clients; `contract` entries (a workflow's
+//! contract revision) only from the ledger's own evidence service.
 
 pub mod dsse;
 pub mod intoto;
@@ -21,13 +25,16 @@ use dsse::DsseEntry;
 /// The kind of a DSSE envelope entry.
 pub const KIND_DSSE: &str = "dsse";
 
+/// The kind of a contract revision entry.
+pub const KIND_CONTRACT: &str = "contract";
+
 /// Why a submission cannot become an entry. Each is the client's fault.
 #[derive(Debug, Error)]
 pub enum EntryError {
     /// The body is not the expected JSON.
     #[error("malformed entry: {0}")]
     Json(String),
-    /// The `kind` is not one this log accepts.
+    /// The `kind` is not one this log accepts from clients.
     #[error("unknown entry kind {0:?} (supported: dsse)")]
     UnknownKind(String),
     /// A field is not base64.
@@ -92,6 +99,23 @@ pub struct Entry {
 pub enum EntryBody {
     /// A DSSE envelope.
     Dsse(Box<DsseEntry>),
+    /// A revision of a workflow's contract.
+    Contract(ContractEntry),
+}
+
+/// A contract revision as logged: which workflow, which revision, and the
+/// contract itself (opaque to the log).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContractEntry {
+    /// Workflow the contract governs.
+    pub workflow: String,
+    /// Project of the workflow.
+    pub project: String,
+    /// Revision number, from 1.
+    pub revision: u64,
+    /// The contract document as JSON.
+    pub contract: serde_json::Value,
 }
 
 /// Canonical JSON (RFC 8785) of a value.
@@ -131,6 +155,26 @@ impl Entry {
         }
     }
 
+    /// A contract revision entry (written by the ledger, never submitted).
+    ///
+    /// # Errors
+    ///
+    /// [`EntryError::TooLarge`] if it cannot be logged.
+    pub fn contract(spec: ContractEntry) -> Result<Self, EntryError> {
+        let leaf = canonical_json(&Logged {
+            kind: KIND_CONTRACT,
+            spec: &spec,
+        })?;
+        if leaf.len() > MAX_ENTRY_SIZE {
+            return Err(EntryError::TooLarge(leaf.len()));
+        }
+        Ok(Self {
+            kind: KIND_CONTRACT.to_string(),
+            leaf,
+            body: EntryBody::Contract(spec),
+        })
+    }
+
     /// Reads a logged leaf for indexing: decoded, keys and statement parsed,
     /// signatures not checked again (the log checked them at append).
     ///
@@ -148,6 +192,11 @@ impl Entry {
                     body: EntryBody::Dsse(Box::new(dsse)),
                 })
             }
+            KIND_CONTRACT => Ok(Self {
+                kind: KIND_CONTRACT.to_string(),
+                leaf: leaf.to_vec(),
+                body: EntryBody::Contract(proposed.spec()?),
+            }),
             other => Err(EntryError::UnknownKind(other.to_string())),
         }
     }
@@ -158,7 +207,13 @@ impl Entry {
     ///
     /// [`EntryError`] if the leaf is not a valid entry or not canonical.
     pub fn from_leaf(leaf: &[u8]) -> Result<Self, EntryError> {
-        let entry = Self::from_submission(leaf)?;
+        let entry = match Proposed::parse(leaf)?.kind.as_str() {
+            KIND_CONTRACT => match Self::parse_logged(leaf)?.body {
+                EntryBody::Contract(spec) => Self::contract(spec)?,
+                EntryBody::Dsse(_) => return Err(EntryError::Invalid("not a contract".into())),
+            },
+            _ => Self::from_submission(leaf)?,
+        };
         if entry.leaf != leaf {
             return Err(EntryError::Invalid("leaf is not in canonical form".into()));
         }
