@@ -17,12 +17,16 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation.
     pub message: String,
+    /// Each unmet requirement, for a refused attestation.
+    pub unmet: Vec<String>,
 }
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     code: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    unmet: &'a [String],
 }
 
 impl ApiError {
@@ -32,6 +36,20 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            unmet: Vec::new(),
+        }
+    }
+
+    /// 422 `contract_unmet`, listing every unmet requirement.
+    pub fn contract_unmet(unmet: Vec<String>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "contract_unmet",
+            message: format!(
+                "the attestation does not meet its contract: {}",
+                unmet.join("; ")
+            ),
+            unmet,
         }
     }
 
@@ -54,6 +72,7 @@ impl IntoResponse for ApiError {
         let body = ErrorBody {
             code: self.code,
             message: &self.message,
+            unmet: &self.unmet,
         };
         (self.status, Json(body)).into_response()
     }
@@ -96,7 +115,7 @@ impl From<EntryError> for ApiError {
 }
 
 impl ApiError {
-    fn with_code(mut self, code: &'static str) -> Self {
+    pub(crate) fn with_code(mut self, code: &'static str) -> Self {
         self.code = code;
         self
     }

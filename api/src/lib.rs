@@ -4,22 +4,30 @@
 //! Handlers only translate: parse the request, call the ledger, shape the
 //! answer. Errors become HTTP in one place, [`error::ApiError`].
 
+mod attest;
+mod auth;
 pub mod error;
+mod evidence;
 mod index;
 mod log;
 pub mod metrics;
 mod tiles;
+pub mod witness;
+pub mod witnessing;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
+use evledger_evidence::cas::MAX_BLOB_SIZE;
+use evledger_evidence::Evidence;
 use evledger_indexer::AnyStore;
-use evledger_ledger::Ledger;
+use evledger_ledger::{Ledger, SignedCheckpoint};
 use metrics_exporter_prometheus::PrometheusHandle;
+use tokio::sync::watch;
 
 /// Largest request body accepted, before any parsing. A leaf is at most
 /// 64 KiB; the submission carrying it (JSON, PEM keys) a little more.
@@ -33,25 +41,40 @@ pub struct AppState {
 
 struct Inner {
     ledger: Ledger,
+    evidence: Arc<Evidence>,
+    /// SHA-256 (hex) of the admin token, if one is configured.
+    admin_token_hash: Option<String>,
     index: Option<AnyStore>,
     /// Why the reconciler stopped, if it did.
     index_failure: std::sync::RwLock<Option<String>>,
     metrics: Option<PrometheusHandle>,
+    /// Checkpoints with witness cosignatures, when witnesses are configured.
+    cosigned: std::sync::OnceLock<watch::Receiver<Option<Arc<SignedCheckpoint>>>>,
 }
 
 /// The index lag above which `/readyz` says the server is not ready.
 pub const READY_MAX_INDEX_LAG: u64 = 1024;
 
 impl AppState {
-    /// State over an open ledger; `index` answers searches (read-only),
-    /// `metrics` renders `/metrics` when given.
-    pub fn new(ledger: Ledger, index: Option<AnyStore>, metrics: Option<PrometheusHandle>) -> Self {
+    /// State over an open ledger and its evidence service; `admin_token`
+    /// authorizes admin operations (none: no admin), `index` answers
+    /// searches (read-only), `metrics` renders `/metrics` when given.
+    pub fn new(
+        ledger: Ledger,
+        evidence: Arc<Evidence>,
+        admin_token: Option<&str>,
+        index: Option<AnyStore>,
+        metrics: Option<PrometheusHandle>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 ledger,
+                evidence,
+                admin_token_hash: admin_token.map(evledger_evidence::token_hash),
                 index,
                 index_failure: std::sync::RwLock::new(None),
                 metrics,
+                cosigned: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -67,8 +90,32 @@ impl AppState {
         self.inner.index_failure.read().ok().and_then(|f| f.clone())
     }
 
+    /// Serves the checkpoints the witnessing task publishes (see
+    /// [`witnessing::run`]) at `/checkpoint` from now on. Set once.
+    pub fn serve_cosigned(&self, published: watch::Receiver<Option<Arc<SignedCheckpoint>>>) {
+        let _ = self.inner.cosigned.set(published);
+    }
+
+    /// The checkpoint `/checkpoint` serves: the latest witnessed one when
+    /// witnesses are configured and a round has finished, else the latest.
+    fn served_checkpoint(&self) -> Arc<SignedCheckpoint> {
+        self.inner
+            .cosigned
+            .get()
+            .and_then(|published| published.borrow().clone())
+            .unwrap_or_else(|| self.inner.ledger.checkpoint())
+    }
+
     fn ledger(&self) -> &Ledger {
         &self.inner.ledger
+    }
+
+    fn evidence(&self) -> &Arc<Evidence> {
+        &self.inner.evidence
+    }
+
+    fn admin_token_hash(&self) -> Option<&str> {
+        self.inner.admin_token_hash.as_deref()
     }
 
     fn index(&self) -> Option<&AnyStore> {
@@ -90,6 +137,29 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/log/proof/inclusion", get(log::inclusion_proof))
         .route("/api/v1/log/proof/consistency", get(log::consistency_proof))
         .route("/api/v1/index/retrieve", post(index::retrieve))
+        .route(
+            "/api/v1/workflows",
+            post(evidence::create_workflow).get(evidence::list_workflows),
+        )
+        .route("/api/v1/workflows/{name}", get(evidence::get_workflow))
+        .route(
+            "/api/v1/workflows/{name}/contract",
+            put(evidence::update_contract).get(evidence::get_contract),
+        )
+        .route(
+            "/api/v1/workflows/{name}/robot-accounts",
+            post(evidence::create_robot).get(evidence::list_robots),
+        )
+        .route(
+            "/api/v1/robot-accounts/{id}",
+            delete(evidence::revoke_robot),
+        )
+        .route(
+            "/cas/sha256/{digest}",
+            put(evidence::put_blob)
+                .get(evidence::get_blob)
+                .layer(DefaultBodyLimit::max(MAX_BLOB_SIZE)),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
@@ -157,16 +227,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn render_metrics(State(state): State<AppState>) -> impl IntoResponse {
-    match &state.inner.metrics {
-        Some(handle) => (
-            StatusCode::OK,
-            [("content-type", "text/plain; version=0.0.4")],
-            handle.render(),
-        )
-            .into_response(),
-        None => error::ApiError::not_found("metrics are not enabled").into_response(),
-    }
+async fn render_metrics(State(state): State<AppState>) -> axum::response::Response {
+    metrics::render(state.inner.metrics.as_ref())
 }
 
 async fn not_found() -> error::ApiError {

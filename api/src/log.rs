@@ -117,14 +117,18 @@ fn location(index: u64) -> (header::HeaderName, String) {
     (header::LOCATION, format!("/api/v1/log/entries/{index}"))
 }
 
-/// `POST /api/v1/log/entries`: check, append, answer with proof (201), or
-/// the existing entry (409) for a duplicate.
+/// `POST /api/v1/log/entries` (with a token): check, enforce the contract,
+/// append, answer with proof (201), or the existing entry (409) for a
+/// duplicate.
 pub(crate) async fn submit(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
+    let caller = crate::auth::caller(&state, &headers).await?;
     let body = body.map_err(crate::error::body_error)?;
     let entry = Entry::from_submission(&body)?;
+    crate::attest::enforce(&state, &caller, &entry).await?;
     let appended = state.ledger().append(entry.leaf).await?;
     let checkpoint = appended.checkpoint.clone();
     let (leaf, proof) = proven_entry(&state, appended.log_index, &checkpoint)?;
@@ -164,14 +168,21 @@ fn query(
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-/// Answers with an entry and its proof against the latest checkpoint, as
-/// JSON or, with `format=tlog-proof`, as a C2SP tlog-proof.
+/// Answers with an entry and its proof, as JSON or, with
+/// `format=tlog-proof`, as a C2SP tlog-proof. The proof is against the
+/// checkpoint `/checkpoint` serves (witnessed, when witnesses are
+/// configured) if it covers the entry, else against the latest.
 fn entry_answer(
     state: &AppState,
     index: u64,
     params: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let checkpoint = state.ledger().checkpoint();
+    let served = state.served_checkpoint();
+    let checkpoint = if index < served.size {
+        served
+    } else {
+        state.ledger().checkpoint()
+    };
     let (leaf, proof) = proven_entry(state, index, &checkpoint)?;
     match params.get("format").map(String::as_str) {
         None | Some("json") => Ok(Json(entry_json(leaf, &proof, &checkpoint)?).into_response()),
@@ -240,8 +251,13 @@ pub(crate) async fn log_info(State(state): State<AppState>) -> impl IntoResponse
     }))
 }
 
-/// The checkpoint signed for exactly `size`, if any batch ended there.
+/// The checkpoint signed for exactly `size`, if any batch ended there
+/// (with its cosignatures if it is the one `/checkpoint` serves).
 fn checkpoint_for(state: &AppState, size: u64) -> Result<Option<String>, ApiError> {
+    let served = state.served_checkpoint();
+    if served.size == size {
+        return Ok(Some(served.note.clone()));
+    }
     let latest = state.ledger().checkpoint();
     if latest.size == size {
         return Ok(Some(latest.note.clone()));

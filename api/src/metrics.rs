@@ -7,8 +7,9 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
+use axum::http::StatusCode;
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Installs the global Prometheus recorder and returns the handle that
@@ -45,4 +46,17 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     metrics::histogram!("evledger_http_request_seconds", "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// `/metrics`: the Prometheus text exposition, or 404 when not enabled.
+pub fn render(handle: Option<&PrometheusHandle>) -> Response {
+    match handle {
+        Some(handle) => (
+            StatusCode::OK,
+            [("content-type", "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => crate::error::ApiError::not_found("metrics are not enabled").into_response(),
+    }
 }

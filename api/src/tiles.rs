@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::AppState;
 
 pub(crate) async fn checkpoint(State(state): State<AppState>) -> impl IntoResponse {
-    let checkpoint = state.ledger().checkpoint();
+    let checkpoint = state.served_checkpoint();
     (
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),

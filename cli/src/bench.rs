@@ -38,6 +38,9 @@ pub struct AppendArgs {
     /// Signature algorithm of the envelopes.
     #[arg(long, value_enum, default_value = "ed25519")]
     algorithm: Algorithm,
+    /// Token to append with (the ledger's admin token).
+    #[arg(long, env = "EVLEDGER_TOKEN", hide_env_values = true)]
+    token: String,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -235,13 +238,16 @@ async fn append(args: AppendArgs) -> anyhow::Result<()> {
     let client = http_client(args.clients)?;
     let url = format!("{}/api/v1/log/entries", args.url.trim_end_matches('/'));
     let bodies = Arc::new(bodies);
+    let authorization = Arc::new(format!("Bearer {}", args.token.trim()));
     let mut summary = drive("append", args.clients, args.count, move |i| {
         let (client, url, bodies) = (client.clone(), url.clone(), bodies.clone());
+        let authorization = authorization.clone();
         async move {
             let body = bodies[i as usize].clone();
             match client
                 .post(&url)
                 .header("content-type", "application/json")
+                .header("authorization", authorization.as_str())
                 .body(body)
                 .send()
                 .await

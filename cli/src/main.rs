@@ -1,11 +1,15 @@
 //! `evledger`: the one binary of the evidence ledger.
 
+mod att;
 mod bench;
 mod client;
 mod craft;
+mod monitor;
 mod reconcile;
 mod serve;
 mod verify;
+mod witness;
+mod workflow;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +32,24 @@ enum Command {
     /// only the verifier key.
     #[command(subcommand)]
     Verify(verify::VerifyCommand),
+    /// Watch a log: verify each new checkpoint against the last one (exit
+    /// 3 with evidence on a fork, rollback or bad proof) and report new
+    /// entries by watched keys or subjects.
+    Monitor(monitor::MonitorArgs),
+    /// Run a C2SP tlog-witness that cosigns checkpoints of trusted logs.
+    Witness(witness::WitnessArgs),
+    /// Workflows of the evidence workflow (admin).
+    #[command(subcommand)]
+    Workflow(workflow::WorkflowCommand),
+    /// A workflow's contract: update (admin) and describe.
+    #[command(subcommand)]
+    Contract(workflow::ContractCommand),
+    /// Robot accounts: tokens scoped to one workflow (admin).
+    #[command(subcommand, name = "robot-account")]
+    RobotAccount(workflow::RobotCommand),
+    /// Craft and push an attestation: init, add, status, push.
+    #[command(subcommand)]
+    Att(att::AttCommand),
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -44,6 +66,12 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Verify(cmd) => verify::run(cmd),
+        Command::Monitor(args) => monitor::run(args),
+        Command::Witness(args) => witness::run(args),
+        Command::Workflow(cmd) => workflow::workflow(cmd),
+        Command::Contract(cmd) => workflow::contract(cmd),
+        Command::RobotAccount(cmd) => workflow::robot(cmd),
+        Command::Att(cmd) => att::run(cmd),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Keygen(args) => craft::keygen(args),
         Command::Entry(cmd) => craft::entry(cmd),
@@ -52,7 +80,11 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            if e.is::<monitor::Misbehaviour>() {
+                std::process::ExitCode::from(monitor::MISBEHAVIOUR_EXIT)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

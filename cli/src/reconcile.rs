@@ -76,7 +76,7 @@ pub struct ReconcileArgs {
     batch: usize,
 }
 
-fn progress_bar(label: &'static str) -> ProgressBar {
+pub(crate) fn progress_bar(label: &'static str) -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use evledger_api::witnessing::{WitnessEndpoint, WitnessPolicy};
 use evledger_ledger::{BatchPolicy, Ledger, LedgerConfig, LogSigner};
 use tracing::info;
 
@@ -43,6 +44,52 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "EVLEDGER_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    /// File holding the admin token (needed for admin operations and for
+    /// appending anything but robot-account attestations). Default:
+    /// <data-dir>/admin.token, generated on first start (mode 0600).
+    /// EVLEDGER_ADMIN_TOKEN overrides both.
+    #[arg(long)]
+    admin_token_file: Option<PathBuf>,
+    /// A witness to ask for cosignatures, as `VKEY=URL` (its cosignature/v1
+    /// verifier key and submission prefix). Repeat for each witness.
+    #[arg(long = "witness", value_name = "VKEY=URL")]
+    witnesses: Vec<String>,
+    /// Cosignatures a checkpoint needs to count as witnessed (default: all
+    /// witnesses). Checkpoints below it are still served, and counted.
+    #[arg(long)]
+    witness_quorum: Option<usize>,
+    /// Shortest time between two witnessing rounds, in milliseconds.
+    #[arg(long, default_value_t = 1000)]
+    witness_interval_ms: u64,
+    /// Longest wait for one witness's answer, in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    witness_timeout_ms: u64,
+}
+
+impl ServeArgs {
+    /// The witness policy of the flags, if any witness is configured.
+    fn witness_policy(&self) -> anyhow::Result<Option<WitnessPolicy>> {
+        if self.witnesses.is_empty() {
+            return Ok(None);
+        }
+        let witnesses = self
+            .witnesses
+            .iter()
+            .map(|w| WitnessEndpoint::parse(w).map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let quorum = self.witness_quorum.unwrap_or(witnesses.len());
+        anyhow::ensure!(
+            quorum <= witnesses.len(),
+            "--witness-quorum {quorum} exceeds the {} witnesses given",
+            witnesses.len()
+        );
+        Ok(Some(WitnessPolicy {
+            witnesses,
+            quorum,
+            interval: Duration::from_millis(self.witness_interval_ms),
+            timeout: Duration::from_millis(self.witness_timeout_ms.max(1)),
+        }))
+    }
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
@@ -68,6 +115,7 @@ pub fn init_tracing(format: &str) {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let witness_policy = args.witness_policy()?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let key_path = args
@@ -88,6 +136,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     })
     .context("opening the log (is another evledger serving this data dir?)")?;
+    let admin_token_path = args
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("admin.token"));
+    let admin_token = admin_token(&admin_token_path)?;
+    let evidence = std::sync::Arc::new(
+        evledger_evidence::Evidence::open(&args.data_dir.join("evidence"), ledger.clone())
+            .context("opening the evidence store")?,
+    );
     let metrics = evledger_api::metrics::install_recorder();
     let index = crate::reconcile::open_store(
         args.redis_url.as_deref(),
@@ -96,12 +153,19 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await?;
     // The reconciler is the only writer of the index; the API only reads it.
-    let (stop_reconciler, stop) = tokio::sync::watch::channel(false);
+    // `stop_tasks` stops the background tasks (reconciler, witnessing) at shutdown.
+    let (stop_tasks, stop) = tokio::sync::watch::channel(false);
     let reconciler = evledger_reconciler::Reconciler::new(
         evledger_reconciler::LocalLog::new(ledger.clone()),
         index.clone(),
     );
-    let state = evledger_api::AppState::new(ledger.clone(), Some(index), metrics);
+    let state = evledger_api::AppState::new(
+        ledger.clone(),
+        evidence,
+        Some(&admin_token),
+        Some(index),
+        metrics,
+    );
     let reporter = state.clone();
     let reconciling = tokio::spawn(async move {
         if let Err(e) = reconciler.run(stop).await {
@@ -109,6 +173,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             metrics::counter!("evledger_reconciler_failures_total").increment(1);
             reporter.report_index_failure(e.to_string());
         }
+    });
+    let witnessing = witness_policy.map(|policy| {
+        info!(
+            witnesses = policy.witnesses.len(),
+            quorum = policy.quorum,
+            "checkpoints are sent to witnesses"
+        );
+        let (publish, published) = tokio::sync::watch::channel(None);
+        state.serve_cosigned(published);
+        tokio::spawn(evledger_api::witnessing::run(
+            ledger.clone(),
+            policy,
+            publish,
+            stop_tasks.subscribe(),
+        ))
     });
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -123,20 +202,56 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "evledger serving"
     );
     println!("verifier key: {verifier_key}");
+    println!("admin token file: {}", admin_token_path.display());
     // Tests and scripts read these two lines; keep their form.
     println!("listening on http://{bound}");
     evledger_api::serve(listener, state, shutdown_signal())
         .await
         .context("serving HTTP")?;
-    let _ = stop_reconciler.send(true);
+    let _ = stop_tasks.send(true);
     let _ = reconciling.await;
+    if let Some(witnessing) = witnessing {
+        let _ = witnessing.await;
+    }
     info!("shut down: every acknowledged entry is durable");
     Ok(())
 }
 
+/// Environment variable that may hold the admin token instead of a file.
+pub const ADMIN_TOKEN_ENV: &str = "EVLEDGER_ADMIN_TOKEN";
+
+/// The admin token: from [`ADMIN_TOKEN_ENV`], else read from `path`, else
+/// generated there (mode 0600). The token itself is never logged.
+fn admin_token(path: &std::path::Path) -> anyhow::Result<String> {
+    if let Ok(token) = std::env::var(ADMIN_TOKEN_ENV) {
+        anyhow::ensure!(
+            token.trim().len() >= 16,
+            "{ADMIN_TOKEN_ENV} is shorter than 16 characters"
+        );
+        return Ok(token.trim().to_string());
+    }
+    match std::fs::read_to_string(path) {
+        Ok(token) => Ok(token.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            use base64::Engine;
+            let mut secret = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+            let token = format!(
+                "evla_{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+            );
+            evledger_ledger::checkpoint::write_private(path, format!("{token}\n").as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            info!(path = %path.display(), "generated the admin token");
+            Ok(token)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
 /// Resolves on SIGINT or SIGTERM. In-flight requests (and so the batch
 /// they wait on) finish before the server returns.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -27,26 +27,47 @@ pub enum VerifyCommand {
     Bundle(BundleArgs),
 }
 
+/// Whom to trust for checkpoints: the log's keys, and optionally a witness
+/// quorum (C2SP tlog-cosignature).
 #[derive(Args)]
 pub struct KeyArg {
     /// The log's verifier key (`name+id+base64`), or a file holding it.
     /// Repeat during a key rotation.
     #[arg(long = "key", required = true)]
     keys: Vec<String>,
+    /// A trusted witness's cosignature/v1 verifier key, or a file holding
+    /// it. Repeat for each witness.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// How many trusted witnesses must have cosigned each checkpoint.
+    #[arg(long, default_value_t = 0)]
+    quorum: usize,
 }
 
 impl KeyArg {
-    fn verifier(&self) -> anyhow::Result<CheckpointVerifier> {
-        let mut keys = Vec::new();
-        for key in &self.keys {
-            let path = Path::new(key);
-            if !key.contains('+') && path.exists() {
-                keys.push(std::fs::read_to_string(path)?.trim().to_string());
-            } else {
-                keys.push(key.trim().to_string());
-            }
-        }
-        Ok(CheckpointVerifier::new(&keys)?)
+    /// The checkpoint verifier these flags describe.
+    pub fn verifier(&self) -> anyhow::Result<CheckpointVerifier> {
+        let keys = self
+            .keys
+            .iter()
+            .map(|k| key_or_file(k))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let witnesses = self
+            .witnesses
+            .iter()
+            .map(|k| key_or_file(k))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(CheckpointVerifier::new(&keys)?.with_witnesses(&witnesses, self.quorum)?)
+    }
+}
+
+/// A verifier key given inline, or the contents of the file it names.
+fn key_or_file(key: &str) -> anyhow::Result<String> {
+    let path = Path::new(key);
+    if !key.contains('+') && path.exists() {
+        Ok(read(path)?.trim().to_string())
+    } else {
+        Ok(key.trim().to_string())
     }
 }
 

@@ -15,6 +15,9 @@ use p256::pkcs8::LineEnding;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+/// The admin token every test server runs with (EVLEDGER_ADMIN_TOKEN).
+pub const ADMIN_TOKEN: &str = "evla_test-admin-token-not-secret";
+
 /// Path of the binary under test.
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_evledger")
@@ -39,61 +42,21 @@ impl Server {
 
     /// Like [`Server::start`] with extra `serve` arguments.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(data_dir.with_extension("log"))
-            .expect("server log file");
-        let mut child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
+            .env("EVLEDGER_ADMIN_TOKEN", ADMIN_TOKEN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn evledger serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut verifier_key = String::new();
-        let mut url = String::new();
-        for line in lines.by_ref() {
-            let line = line.expect("read stdout");
-            if let Some(key) = line.strip_prefix("verifier key: ") {
-                verifier_key = key.to_string();
-            }
-            if let Some(u) = line.strip_prefix("listening on ") {
-                url = u.to_string();
-                break;
-            }
-        }
-        assert!(
-            !url.is_empty(),
-            "server did not start; see {}",
-            data_dir.with_extension("log").display()
-        );
-        // Drain stdout so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
+            .args(extra);
+        let (child, url, key) = spawn_service(command, data_dir, "verifier key: ");
         let server = Self {
             child,
             url,
-            verifier_key,
+            verifier_key: key,
             data_dir: data_dir.to_path_buf(),
         };
-        server.wait_healthy();
+        wait_healthy(&server.url);
         server
-    }
-
-    fn wait_healthy(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(r) = http().get(format!("{}/healthz", self.url)).send() {
-                if r.status() == 200 {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("server never became healthy");
     }
 
     /// kill -9.
@@ -156,6 +119,115 @@ impl Server {
     }
 }
 
+/// Spawns a service that prints `<key_prefix><key>` and then
+/// `listening on <url>` on stdout; its stderr goes to `<dir>.log`.
+fn spawn_service(mut command: Command, dir: &Path, key_prefix: &str) -> (Child, String, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.with_extension("log"))
+        .expect("service log file");
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("spawn evledger");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut key = String::new();
+    let mut url = String::new();
+    for line in lines.by_ref() {
+        let line = line.expect("read stdout");
+        if let Some(k) = line.strip_prefix(key_prefix) {
+            key = k.to_string();
+        }
+        if let Some(u) = line.strip_prefix("listening on ") {
+            url = u.to_string();
+            break;
+        }
+    }
+    assert!(
+        !url.is_empty(),
+        "service did not start; see {}",
+        dir.with_extension("log").display()
+    );
+    // Drain stdout so the service never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, url, key)
+}
+
+fn wait_healthy(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = http().get(format!("{url}/healthz")).send() {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{url} never became healthy");
+}
+
+/// A running `evledger witness`.
+pub struct Witness {
+    child: Child,
+    /// Base URL (the submission prefix).
+    pub url: String,
+    /// The witness's cosignature/v1 verifier key as printed at start.
+    pub verifier_key: String,
+}
+
+impl Witness {
+    /// Starts a witness over `data_dir` trusting the logs with `log_keys`.
+    pub fn start(data_dir: &Path, log_keys: &[&str], listen: &str) -> Self {
+        let mut command = Command::new(binary());
+        command
+            .args(["witness", "--listen", listen, "--data-dir"])
+            .arg(data_dir);
+        for key in log_keys {
+            command.args(["--log", key]);
+        }
+        let (child, url, verifier_key) = spawn_service(command, data_dir, "witness key: ");
+        wait_healthy(&url);
+        Self {
+            child,
+            url,
+            verifier_key,
+        }
+    }
+
+    /// kill -9.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// POSTs an add-checkpoint body: (status, content type, body).
+    pub fn add_checkpoint(&self, body: &[u8]) -> (u16, String, String) {
+        let r = http()
+            .post(format!("{}/add-checkpoint", self.url))
+            .body(body.to_vec())
+            .send()
+            .expect("POST add-checkpoint");
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (status, content_type, r.text().expect("body"))
+    }
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -163,8 +235,23 @@ impl Drop for Server {
     }
 }
 
-/// A blocking HTTP client with a timeout (a hang is a failure).
+/// A blocking HTTP client with a timeout (a hang is a failure) that
+/// presents the admin token.
 pub fn http() -> reqwest::blocking::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {ADMIN_TOKEN}").parse().expect("header"),
+    );
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// A blocking HTTP client that presents no token.
+pub fn anonymous_http() -> reqwest::blocking::Client {
     reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
