@@ -140,7 +140,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .admin_token_file
         .clone()
         .unwrap_or_else(|| args.data_dir.join("admin.token"));
-    let admin_token = admin_token(&admin_token_path)?;
+    let (admin_token, admin_token_source) = admin_token(&admin_token_path)?;
     let evidence = std::sync::Arc::new(
         evledger_evidence::Evidence::open(&args.data_dir.join("evidence"), ledger.clone())
             .context("opening the evidence store")?,
@@ -202,7 +202,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "evledger serving"
     );
     println!("verifier key: {verifier_key}");
-    println!("admin token file: {}", admin_token_path.display());
+    println!("admin token: {admin_token_source}");
     // Tests and scripts read these two lines; keep their form.
     println!("listening on http://{bound}");
     evledger_api::serve(listener, state, shutdown_signal())
@@ -220,18 +220,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// Environment variable that may hold the admin token instead of a file.
 pub const ADMIN_TOKEN_ENV: &str = "EVLEDGER_ADMIN_TOKEN";
 
-/// The admin token: from [`ADMIN_TOKEN_ENV`], else read from `path`, else
-/// generated there (mode 0600). The token itself is never logged.
-fn admin_token(path: &std::path::Path) -> anyhow::Result<String> {
+/// The admin token and where it came from: [`ADMIN_TOKEN_ENV`], else the
+/// file at `path`, else generated there (mode 0600). The token itself is
+/// never logged.
+fn admin_token(path: &std::path::Path) -> anyhow::Result<(String, String)> {
     if let Ok(token) = std::env::var(ADMIN_TOKEN_ENV) {
         anyhow::ensure!(
             token.trim().len() >= 16,
             "{ADMIN_TOKEN_ENV} is shorter than 16 characters"
         );
-        return Ok(token.trim().to_string());
+        return Ok((token.trim().to_string(), ADMIN_TOKEN_ENV.to_string()));
     }
+    let source = path.display().to_string();
     match std::fs::read_to_string(path) {
-        Ok(token) => Ok(token.trim().to_string()),
+        Ok(token) => {
+            let token = token.trim().to_string();
+            anyhow::ensure!(
+                token.len() >= 16,
+                "{source} holds a token shorter than 16 characters"
+            );
+            Ok((token, source))
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             use base64::Engine;
             let mut secret = [0u8; 32];
@@ -243,7 +252,7 @@ fn admin_token(path: &std::path::Path) -> anyhow::Result<String> {
             evledger_ledger::checkpoint::write_private(path, format!("{token}\n").as_bytes())
                 .with_context(|| format!("writing {}", path.display()))?;
             info!(path = %path.display(), "generated the admin token");
-            Ok(token)
+            Ok((token, source))
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
