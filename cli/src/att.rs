@@ -394,14 +394,10 @@ fn push(
     let index = answer["logIndex"]
         .as_u64()
         .context("answer has no logIndex")?;
-    let url = format!(
-        "{}/api/v1/log/entries/{index}?format=tlog-proof",
-        endpoint.url.trim_end_matches('/')
-    );
-    let proof = reqwest::blocking::get(&url)
-        .and_then(reqwest::blocking::Response::error_for_status)
-        .and_then(reqwest::blocking::Response::text)
-        .with_context(|| format!("GET {url}"))?;
+    let proof = crate::client::get_text(
+        &endpoint.url,
+        &format!("/api/v1/log/entries/{index}?format=tlog-proof"),
+    )?;
     std::fs::write(bundle, proof).with_context(|| format!("writing {}", bundle.display()))?;
     println!(
         "attestation logged at index {index} (leaf {}); proof saved to {}",
