@@ -6,6 +6,7 @@
 
 mod attest;
 mod auth;
+mod backup;
 pub mod error;
 mod evidence;
 mod index;
@@ -160,6 +161,7 @@ pub fn router(state: AppState) -> Router {
                 .get(evidence::get_blob)
                 .layer(DefaultBodyLimit::max(MAX_BLOB_SIZE)),
         )
+        .route("/api/v1/admin/backup", post(backup::backup))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))

@@ -50,6 +50,9 @@ enum Command {
     /// Craft and push an attestation: init, add, status, push.
     #[command(subcommand)]
     Att(att::AttCommand),
+    /// Write a consistent copy of a running ledger's log and evidence store
+    /// (admin); `serve --data-dir` opens the copy as it is.
+    Backup(workflow::BackupArgs),
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -72,6 +75,7 @@ fn main() -> std::process::ExitCode {
         Command::Contract(cmd) => workflow::contract(cmd),
         Command::RobotAccount(cmd) => workflow::robot(cmd),
         Command::Att(cmd) => att::run(cmd),
+        Command::Backup(args) => workflow::backup(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Keygen(args) => craft::keygen(args),
         Command::Entry(cmd) => craft::entry(cmd),

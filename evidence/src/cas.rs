@@ -133,6 +133,40 @@ impl Cas {
     }
 }
 
+impl Cas {
+    /// Copies every blob into the CAS directory `to` (hard links where
+    /// possible: blobs never change); returns how many.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub fn copy_to(&self, to: &Path) -> Result<u64, CasError> {
+        let mut copied = 0;
+        let root = self.dir.join("sha256");
+        let Ok(shards) = std::fs::read_dir(&root) else {
+            return Ok(0);
+        };
+        for shard in shards {
+            let shard = shard?;
+            for blob in std::fs::read_dir(shard.path())? {
+                let blob = blob?;
+                let name = blob.file_name();
+                let Some(digest) = name.to_str().filter(|n| is_sha256_hex(n)) else {
+                    continue; // a temporary file of a write in flight
+                };
+                let target = to.join("sha256").join(&digest[..2]);
+                std::fs::create_dir_all(&target)?;
+                let target = target.join(digest);
+                if std::fs::hard_link(blob.path(), &target).is_err() {
+                    std::fs::copy(blob.path(), &target)?;
+                }
+                copied += 1;
+            }
+        }
+        Ok(copied)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

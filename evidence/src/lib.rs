@@ -335,3 +335,33 @@ impl Evidence {
         Ok(Some(robot))
     }
 }
+
+impl Evidence {
+    /// Copies the evidence database (a RocksDB checkpoint) to `dir/db` and
+    /// the CAS blobs to `dir/cas` (hard links where the file system allows),
+    /// while serving. `dir` must not exist.
+    ///
+    /// Take it before the log's backup: every revision recorded here then
+    /// has its entry in the log's copy. Copy CAS after the log's backup
+    /// ([`Evidence::backup_cas_to`]) so every blob a logged attestation
+    /// names is in the copy.
+    ///
+    /// # Errors
+    ///
+    /// Storage and I/O errors.
+    pub fn backup_db_to(&self, dir: &Path) -> Result<(), EvidenceError> {
+        std::fs::create_dir_all(dir).map_err(|e| EvidenceError::Storage(e.to_string()))?;
+        self.store.backup_to(&dir.join("db"))
+    }
+
+    /// Copies every CAS blob to `dir/cas`; see [`Evidence::backup_db_to`].
+    ///
+    /// # Errors
+    ///
+    /// I/O errors.
+    pub fn backup_cas_to(&self, dir: &Path) -> Result<u64, EvidenceError> {
+        self.cas
+            .copy_to(&dir.join("cas"))
+            .map_err(|e| EvidenceError::Storage(e.to_string()))
+    }
+}

@@ -357,4 +357,15 @@ impl Store {
         batch.put(robot_key(&robot.id), encode(robot)?);
         self.write(batch)
     }
+
+    /// Writes a consistent copy of the database to `dir` (a RocksDB
+    /// checkpoint) while it is in use.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors, including an existing `dir`.
+    pub fn backup_to(&self, dir: &Path) -> Result<(), EvidenceError> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
+        Ok(())
+    }
 }
