@@ -201,9 +201,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         verifier_key = %verifier_key,
         "evledger serving"
     );
-    println!("verifier key: {verifier_key}");
     println!("admin token: {admin_token_source}");
     // Tests and scripts read these two lines; keep their form.
+    println!("verifier key: {verifier_key}");
     println!("listening on http://{bound}");
     evledger_api::serve(listener, state, shutdown_signal())
         .await
