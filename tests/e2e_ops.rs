@@ -154,3 +154,51 @@ fn backup_under_write_load_restores_a_ledger_consistent_with_the_live_one() {
     let (status, copied) = restored.get(&format!("/cas/sha256/{digest}"));
     assert_eq!((status, copied), (200, blob));
 }
+
+#[test]
+fn settings_come_from_flags_then_environment_then_the_config_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_file(
+        dir.path(),
+        "evledger.toml",
+        b"origin = \"file.example/log\"\nbatch-max = 8\nredis-prefix = \"from-file:\"\n",
+    );
+    // The file alone sets the origin of a new log's key.
+    let server = Server::start_with(&dir.path().join("a"), &["--config", &config]);
+    assert!(
+        server.verifier_key.starts_with("file.example/log+"),
+        "{}",
+        server.verifier_key
+    );
+    // The environment beats the file; a flag beats both.
+    let server = Server::start_with_env(
+        &dir.path().join("b"),
+        &["--config", &config],
+        &[("EVLEDGER_ORIGIN", "env.example/log")],
+    );
+    assert!(
+        server.verifier_key.starts_with("env.example/log+"),
+        "{}",
+        server.verifier_key
+    );
+    let server = Server::start_with_env(
+        &dir.path().join("c"),
+        &["--config", &config, "--origin", "flag.example/log"],
+        &[("EVLEDGER_ORIGIN", "env.example/log")],
+    );
+    assert!(
+        server.verifier_key.starts_with("flag.example/log+"),
+        "{}",
+        server.verifier_key
+    );
+
+    // An unknown key is refused, by name.
+    let bad = write_file(dir.path(), "bad.toml", b"bacth-max = 8\n");
+    let out = std::process::Command::new(binary())
+        .args(["serve", "--config", &bad, "--data-dir"])
+        .arg(dir.path().join("d"))
+        .output()
+        .expect("run");
+    let err = assert_fails(&out);
+    assert!(err.contains("unknown key \"bacth-max\""), "{err}");
+}

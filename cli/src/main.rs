@@ -3,6 +3,7 @@
 mod att;
 mod bench;
 mod client;
+mod config;
 mod craft;
 mod monitor;
 mod reconcile;
@@ -64,6 +65,14 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // A config file fills the environment before the flags are parsed.
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(path) = config::requested(&args) {
+        if let Err(e) = config::apply(std::path::Path::new(&path)) {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),

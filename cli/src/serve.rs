@@ -15,6 +15,10 @@ pub const DEFAULT_ORIGIN: &str = "evledger.local/log";
 
 #[derive(Args)]
 pub struct ServeArgs {
+    /// TOML file of settings: each key is a flag's name (`batch-max = 64`);
+    /// environment variables override it, flags override both.
+    #[arg(long, env = "EVLEDGER_CONFIG")]
+    config: Option<PathBuf>,
     /// Directory of the log database and the generated signing key.
     #[arg(long, env = "EVLEDGER_DATA_DIR", default_value = "./evledger-data")]
     data_dir: PathBuf,
@@ -23,16 +27,16 @@ pub struct ServeArgs {
     listen: SocketAddr,
     /// Note signer key file (PRIVATE+KEY+...). Default: <data-dir>/signing.key,
     /// generated on first start. EVLEDGER_SIGNING_KEY overrides both.
-    #[arg(long)]
+    #[arg(long, env = "EVLEDGER_KEY_FILE")]
     key_file: Option<PathBuf>,
     /// Origin of a newly generated key (the log's name in checkpoints).
     #[arg(long, env = "EVLEDGER_ORIGIN", default_value = DEFAULT_ORIGIN)]
     origin: String,
     /// Most submissions sequenced in one batch (one fsync, one checkpoint).
-    #[arg(long, default_value_t = BatchPolicy::default().max_batch)]
+    #[arg(long, env = "EVLEDGER_BATCH_MAX", default_value_t = BatchPolicy::default().max_batch)]
     batch_max: usize,
     /// Milliseconds the sequencer waits for more submissions once one has arrived.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "EVLEDGER_BATCH_WINDOW_MS", default_value_t = 0)]
     batch_window_ms: u64,
     /// Redis URL of the search index (redis://HOST:PORT/DB). Without it, an
     /// embedded index lives in <data-dir>/index.
@@ -48,21 +52,26 @@ pub struct ServeArgs {
     /// appending anything but robot-account attestations). Default:
     /// <data-dir>/admin.token, generated on first start (mode 0600).
     /// EVLEDGER_ADMIN_TOKEN overrides both.
-    #[arg(long)]
+    #[arg(long, env = "EVLEDGER_ADMIN_TOKEN_FILE")]
     admin_token_file: Option<PathBuf>,
     /// A witness to ask for cosignatures, as `VKEY=URL` (its cosignature/v1
     /// verifier key and submission prefix). Repeat for each witness.
-    #[arg(long = "witness", value_name = "VKEY=URL")]
+    #[arg(
+        long = "witness",
+        env = "EVLEDGER_WITNESSES",
+        value_name = "VKEY=URL",
+        value_delimiter = ','
+    )]
     witnesses: Vec<String>,
     /// Cosignatures a checkpoint needs to count as witnessed (default: all
     /// witnesses). Checkpoints below it are still served, and counted.
-    #[arg(long)]
+    #[arg(long, env = "EVLEDGER_WITNESS_QUORUM")]
     witness_quorum: Option<usize>,
     /// Shortest time between two witnessing rounds, in milliseconds.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, env = "EVLEDGER_WITNESS_INTERVAL_MS", default_value_t = 1000)]
     witness_interval_ms: u64,
     /// Longest wait for one witness's answer, in milliseconds.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, env = "EVLEDGER_WITNESS_TIMEOUT_MS", default_value_t = 5000)]
     witness_timeout_ms: u64,
 }
 

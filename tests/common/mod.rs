@@ -42,8 +42,14 @@ impl Server {
 
     /// Like [`Server::start`] with extra `serve` arguments.
     pub fn start_with(data_dir: &Path, extra: &[&str]) -> Self {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// Like [`Server::start_with`] with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(binary());
         command
+            .envs(env.iter().copied())
             .env("EVLEDGER_ADMIN_TOKEN", ADMIN_TOKEN)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
