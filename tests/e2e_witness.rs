@@ -412,4 +412,14 @@ fn ledger_serves_cosigned_checkpoints_and_keeps_appending_with_a_witness_down() 
     ));
     let event: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
     assert_eq!(event["cosigners"], serde_json::json!([w1_name]));
+    // Below the monitor's quorum: cannot check (1), not misbehaviour (3).
+    let fresh = dir.path().join("strict.json").display().to_string();
+    let out = monitor(
+        &server.url,
+        &vkey,
+        &fresh,
+        &["--witness", &w1, "--witness", &down_key, "--quorum", "2"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not witnessed enough"));
 }

@@ -22,7 +22,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use evledger_indexer::keys::{hash_key, index_keys, key_key};
 use evledger_ledger::entry::keys::PublicKey;
-use evledger_ledger::{leaf_hash, CheckpointVerifier, SignedCheckpoint};
+use evledger_ledger::{leaf_hash, CheckpointError, CheckpointVerifier, SignedCheckpoint};
 use evledger_reconciler::{ReconcileError, TlogClient};
 use serde::{Deserialize, Serialize};
 
@@ -157,6 +157,10 @@ impl Monitor<'_> {
         let note = self.client.checkpoint_note()?;
         let new = match self.verifier.verify(&note) {
             Ok(new) => new,
+            // Too few cosignatures is the witnesses' outage, not the log lying.
+            Err(e @ CheckpointError::Quorum { .. }) => {
+                bail!("the served checkpoint is not witnessed enough yet: {e}")
+            }
             Err(e) => {
                 return Err(self.misbehaved(
                     "bad-signature",
