@@ -129,6 +129,31 @@ pub fn keygen(args: KeygenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Args)]
+pub struct SignArgs {
+    /// PKCS#8 PEM private key (Ed25519 or ECDSA P-256, from `evledger keygen`).
+    #[arg(long)]
+    key: PathBuf,
+    /// Files to sign; each signature goes to `<file>.sig` (base64).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+}
+
+/// `evledger sign`: detached signatures over whole files (Ed25519, or
+/// ECDSA P-256 with SHA-256, DER), base64 in `<file>.sig`; checked by
+/// `evledger verify blob`.
+pub fn sign(args: SignArgs) -> anyhow::Result<()> {
+    let key = SigningKey::from_pem_file(&args.key)?;
+    for file in &args.files {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let out = PathBuf::from(format!("{}.sig", file.display()));
+        std::fs::write(&out, format!("{}\n", B64.encode(key.sign(&bytes))))
+            .with_context(|| format!("writing {}", out.display()))?;
+        println!("signed {} -> {}", file.display(), out.display());
+    }
+    Ok(())
+}
+
 #[derive(Subcommand)]
 pub enum EntryCommand {
     /// Sign a payload into a DSSE envelope and print the `dsse` submission JSON.

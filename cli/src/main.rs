@@ -59,6 +59,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// Generate an Ed25519 or ECDSA P-256 signing key (PKCS#8 PEM) and its public key.
     Keygen(craft::KeygenArgs),
+    /// Detached signatures over files (`<file>.sig`), checked by `verify blob`.
+    Sign(craft::SignArgs),
     /// Build signed entries to submit.
     #[command(subcommand)]
     Entry(craft::EntryCommand),
@@ -87,6 +89,7 @@ fn main() -> std::process::ExitCode {
         Command::Backup(args) => workflow::backup(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Keygen(args) => craft::keygen(args),
+        Command::Sign(args) => craft::sign(args),
         Command::Entry(cmd) => craft::entry(cmd),
     };
     match result {

@@ -12,6 +12,7 @@ use evledger_ledger::{
     leaf_hash, CheckpointVerifier, ConsistencyProof, InclusionProof, SignedCheckpoint,
 };
 use serde_json::Value;
+use sha2::Digest;
 
 use crate::client;
 
@@ -25,6 +26,20 @@ pub enum VerifyCommand {
     Consistency(ConsistencyArgs),
     /// Check a C2SP tlog-proof bundle offline.
     Bundle(BundleArgs),
+    /// Check a detached signature (`evledger sign`) over a file.
+    Blob(BlobArgs),
+}
+
+#[derive(Args)]
+pub struct BlobArgs {
+    /// The signer's public key (PEM).
+    #[arg(long)]
+    public_key: PathBuf,
+    /// The signature file (base64); default `<file>.sig`.
+    #[arg(long)]
+    signature: Option<PathBuf>,
+    /// The signed file.
+    file: PathBuf,
 }
 
 /// Whom to trust for checkpoints: the log's keys, and optionally a witness
@@ -119,6 +134,10 @@ pub struct BundleArgs {
     /// The entry (leaf bytes) to check, if not taken from the bundle.
     #[arg(long)]
     entry: Option<PathBuf>,
+    /// A file whose SHA-256 must be a subject of the attested in-toto
+    /// statement (repeatable): ties the artifacts in hand to the entry.
+    #[arg(long = "artifact")]
+    artifacts: Vec<PathBuf>,
 }
 
 pub fn run(command: VerifyCommand) -> anyhow::Result<()> {
@@ -126,6 +145,7 @@ pub fn run(command: VerifyCommand) -> anyhow::Result<()> {
         VerifyCommand::Inclusion(args) => inclusion(args),
         VerifyCommand::Consistency(args) => consistency(args),
         VerifyCommand::Bundle(args) => bundle(args),
+        VerifyCommand::Blob(args) => blob(args),
     }
 }
 
@@ -304,6 +324,67 @@ fn bundle(args: BundleArgs) -> anyhow::Result<()> {
         hex::encode(leaf_hash(&leaf)),
         checkpoint.origin,
         checkpoint.size
+    );
+    if !args.artifacts.is_empty() {
+        let subjects = attested_subjects(&leaf)?;
+        for artifact in &args.artifacts {
+            let bytes = std::fs::read(artifact)
+                .with_context(|| format!("reading {}", artifact.display()))?;
+            let digest = hex::encode(sha2::Sha256::digest(&bytes));
+            ensure!(
+                subjects.contains(&digest),
+                "{} (sha256:{digest}) is not a subject of the attested statement",
+                artifact.display()
+            );
+            println!(
+                "verified: {} is attested (sha256:{digest})",
+                artifact.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The sha256 subject digests of the in-toto statement in a logged DSSE leaf.
+fn attested_subjects(leaf: &[u8]) -> anyhow::Result<Vec<String>> {
+    let entry = evledger_ledger::entry::Entry::parse_logged(leaf).context("the bundle's entry")?;
+    let evledger_ledger::entry::EntryBody::Dsse(dsse) = entry.body else {
+        bail!("the bundle's entry is not an attestation");
+    };
+    let statement = dsse
+        .statement
+        .context("the bundle's entry holds no in-toto statement")?;
+    Ok(statement
+        .subject
+        .iter()
+        .filter_map(|s| s.digest.get("sha256").cloned())
+        .collect())
+}
+
+fn blob(args: BlobArgs) -> anyhow::Result<()> {
+    let pem = read(&args.public_key)?;
+    let key = evledger_ledger::entry::keys::PublicKey::from_pem(&pem)
+        .context("--public-key is not an Ed25519 or P-256 PEM public key")?;
+    let sig_path = args
+        .signature
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.sig", args.file.display())));
+    use base64::Engine;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(read(&sig_path)?.trim())
+        .with_context(|| format!("{} is not base64", sig_path.display()))?;
+    let bytes =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    ensure!(
+        key.verify(&bytes, &signature),
+        "the signature in {} does not verify {} with this key",
+        sig_path.display(),
+        args.file.display()
+    );
+    println!(
+        "verified: {} is signed by key {}",
+        args.file.display(),
+        key.fingerprint()
     );
     Ok(())
 }

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 /// Largest blob stored.
-pub const MAX_BLOB_SIZE: usize = 32 * 1024 * 1024;
+pub const MAX_BLOB_SIZE: usize = 64 * 1024 * 1024;
 
 /// CAS errors.
 #[derive(Debug, Error)]
