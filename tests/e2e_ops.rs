@@ -202,3 +202,32 @@ fn settings_come_from_flags_then_environment_then_the_config_file() {
     let err = assert_fails(&out);
     assert!(err.contains("unknown key \"bacth-max\""), "{err}");
 }
+
+#[test]
+fn serve_leaves_the_index_to_a_separate_reconciler_when_told() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = TestKey::ed25519();
+    let search = |server: &Server| -> usize {
+        let r = http()
+            .post(format!("{}/api/v1/index/retrieve", server.url))
+            .json(&serde_json::json!({"kind": "dsse"}))
+            .send()
+            .expect("search");
+        let body: serde_json::Value = r.json().expect("JSON");
+        body["results"].as_array().map_or(0, Vec::len)
+    };
+    let reading = Server::start_with(&dir.path().join("a"), &["--reconcile", "false"]);
+    assert_eq!(reading.submit(&attestation(&key, "a")).0, 201);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(search(&reading), 0, "nothing writes the index");
+    let writing = Server::start(&dir.path().join("b"));
+    assert_eq!(writing.submit(&attestation(&key, "b")).0, 201);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while search(&writing) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the in-process reconciler never indexed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// Log format: text or json.
     #[arg(long, env = "EVLEDGER_LOG_FORMAT", default_value = "text")]
     log_format: String,
+    /// Run the index writer in this process. Set it false when a separate
+    /// `evledger reconcile` writes the Redis index (the API then only reads it).
+    #[arg(long, env = "EVLEDGER_RECONCILE", default_value_t = true, action = clap::ArgAction::Set)]
+    reconcile: bool,
     /// File holding the admin token (needed for admin operations and for
     /// appending anything but robot-account attestations). Default:
     /// <data-dir>/admin.token, generated on first start (mode 0600).
@@ -176,7 +180,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics,
     );
     let reporter = state.clone();
+    let run_reconciler = args.reconcile;
     let reconciling = tokio::spawn(async move {
+        if !run_reconciler {
+            info!("the index is written by a separate reconciler; this server only reads it");
+            return;
+        }
         if let Err(e) = reconciler.run(stop).await {
             tracing::error!(error = %e, "the reconciler stopped; searches answer from a stale index");
             metrics::counter!("evledger_reconciler_failures_total").increment(1);
