@@ -47,19 +47,19 @@ pub(crate) async fn enforce(
         Caller::Admin => predicate.workflow.name.clone(),
     };
     let evidence = state.evidence().clone();
-    tokio::task::spawn_blocking(move || {
+    crate::blocking(move || {
         let record = evidence.workflow(&workflow)?;
         let revision = evidence
-            .revision(&workflow, Some(predicate.contract_revision))
-            .map_err(|_| {
+            .store()
+            .revision(&workflow, Some(predicate.contract_revision))?
+            .ok_or_else(|| {
                 ApiError::contract_unmet(vec![format!(
                     "workflow {workflow:?} has no contract revision {}",
                     predicate.contract_revision
                 )])
             })?;
-        let contract: Contract = serde_json::from_value(revision.contract).map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })?;
+        let contract: Contract = serde_json::from_value(revision.contract)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         let mut unmet = Vec::new();
         if predicate.workflow.project != record.project {
             unmet.push(format!(
@@ -81,5 +81,4 @@ pub(crate) async fn enforce(
         }
     })
     .await
-    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
 }

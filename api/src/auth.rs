@@ -43,11 +43,7 @@ pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Call
     }
     let evidence = state.evidence().clone();
     let token = token.to_string();
-    let robot = tokio::task::spawn_blocking(move || evidence.authenticate(&token))
-        .await
-        .map_err(|e| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-        })??;
+    let robot = crate::blocking(move || Ok(evidence.authenticate(&token)?)).await?;
     robot
         .map(Caller::Robot)
         .ok_or_else(|| unauthorized("the token is unknown or revoked"))

@@ -52,18 +52,16 @@ pub(crate) async fn backup(
         ));
     }
     let (ledger, evidence) = (state.ledger().clone(), state.evidence().clone());
-    let internal = |e: String| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e);
-    let (size, blobs) = tokio::task::spawn_blocking(move || {
+    let (size, blobs) = crate::blocking(move || {
         let started = std::time::Instant::now();
         evidence.backup_db_to(&to.join("evidence"))?;
         let size = ledger.checkpoint().size;
         ledger.backup_to(&to.join("log"))?;
         let blobs = evidence.backup_cas_to(&to.join("evidence"))?;
         tracing::info!(to = %to.display(), tree_size_at_least = size, blobs, seconds = started.elapsed().as_secs_f64(), "backup written");
-        Ok::<_, ApiError>((size, blobs))
+        Ok((size, blobs))
     })
-    .await
-    .map_err(|e| internal(e.to_string()))??;
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"treeSizeAtLeast": size, "blobs": blobs})),

@@ -24,9 +24,9 @@ use evledger_evidence::{CasError, EvidenceError, Revision};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth;
 use crate::error::ApiError;
 use crate::AppState;
+use crate::{auth, blocking};
 
 impl From<EvidenceError> for ApiError {
     fn from(e: EvidenceError) -> Self {
@@ -38,9 +38,7 @@ impl From<EvidenceError> for ApiError {
             EvidenceError::NotFound(m) => Self::not_found(m),
             EvidenceError::Exists(m) => Self::new(StatusCode::CONFLICT, "exists", m),
             EvidenceError::Ledger(l) => l.into(),
-            EvidenceError::Storage(m) => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", m)
-            }
+            EvidenceError::Storage(m) => Self::internal(m),
         }
     }
 }
@@ -59,20 +57,9 @@ impl From<CasError> for ApiError {
                 "blob_too_large",
                 e.to_string(),
             ),
-            CasError::Io(_) => {
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-            }
+            CasError::Io(_) => Self::internal(e.to_string()),
         }
     }
-}
-
-/// Runs blocking evidence work (RocksDB, files) off the async workers.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
 }
 
 #[derive(Deserialize)]

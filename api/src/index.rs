@@ -88,11 +88,9 @@ pub(crate) async fn retrieve(
     let mut results = Vec::with_capacity(hits.len());
     for index in hits {
         let missing = || {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                format!("the index names entry {index}, which the log does not have"),
-            )
+            ApiError::internal(format!(
+                "the index names entry {index}, which the log does not have"
+            ))
         };
         // With proofs, the ledger reads the leaf once for both.
         let (leaf, proof) = if query.proofs {

@@ -124,6 +124,15 @@ impl AppState {
     }
 }
 
+/// Runs blocking work (RocksDB, files, fsync) off the async workers.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, error::ApiError> + Send + 'static,
+) -> Result<T, error::ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| error::ApiError::internal(e.to_string()))?
+}
+
 /// The full router of the API.
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -73,9 +73,7 @@ fn proven_entry(
     // tree of the checkpoint's size; check that root is the one it signs.
     let (leaf, proof) = state.ledger().proven_entry(index, checkpoint.size)?;
     if proof.root != checkpoint.root {
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+        return Err(ApiError::internal(
             "proof root differs from the checkpoint root",
         ));
     }
@@ -88,20 +86,10 @@ fn entry_json(
     checkpoint: &SignedCheckpoint,
 ) -> Result<EntryJson, ApiError> {
     let leaf_hash = hex::encode(evledger_ledger::leaf_hash(&leaf));
-    let text = String::from_utf8(leaf).map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "stored leaf is not UTF-8 JSON",
-        )
-    })?;
-    let entry = RawValue::from_string(text).map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "stored leaf is not JSON",
-        )
-    })?;
+    let text =
+        String::from_utf8(leaf).map_err(|_| ApiError::internal("stored leaf is not UTF-8 JSON"))?;
+    let entry =
+        RawValue::from_string(text).map_err(|_| ApiError::internal("stored leaf is not JSON"))?;
     Ok(EntryJson {
         code: None,
         message: None,

@@ -72,13 +72,9 @@ async fn add_checkpoint(
     };
     let witness = state.witness.clone();
     // RocksDB writes are synced: keep them off the async workers.
-    let outcome = tokio::task::spawn_blocking(move || witness.add_checkpoint(&body)).await;
-    let result = match outcome {
+    let result = match crate::blocking(move || Ok(witness.add_checkpoint(&body))).await {
         Ok(result) => result,
-        Err(e) => {
-            return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
-                .into_response()
-        }
+        Err(e) => return e.into_response(),
     };
     let (status, code) = match &result {
         Ok(_) => (StatusCode::OK, "cosigned"),
