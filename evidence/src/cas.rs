@@ -118,19 +118,6 @@ impl Cas {
             Err(e) => Err(e.into()),
         }
     }
-
-    /// The size of the blob named `digest`, if stored.
-    ///
-    /// # Errors
-    ///
-    /// [`CasError::BadDigest`] and I/O errors.
-    pub fn size(&self, digest: &str) -> Result<Option<u64>, CasError> {
-        match std::fs::metadata(self.path(digest)?) {
-            Ok(meta) => Ok(Some(meta.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
 }
 
 impl Cas {

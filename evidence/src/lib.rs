@@ -17,6 +17,7 @@ pub mod store;
 
 use std::path::Path;
 
+use evledger_ledger::cosignature::unix_now;
 use evledger_ledger::entry::{ContractEntry, Entry};
 use evledger_ledger::{leaf_hash, Ledger, LedgerError};
 use rand::RngCore;
@@ -57,13 +58,6 @@ impl From<rocksdb::Error> for EvidenceError {
     fn from(e: rocksdb::Error) -> Self {
         Self::Storage(e.to_string())
     }
-}
-
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The SHA-256 (hex) under which a token is stored.
@@ -273,9 +267,8 @@ impl Evidence {
             created_at: unix_now(),
             revoked_at: None,
             last_used_at: None,
-            token_hash: token_hash(&token),
         };
-        self.store.put_robot(&robot)?;
+        self.store.put_robot(&robot, &token_hash(&token))?;
         Ok((robot, token))
     }
 
@@ -290,10 +283,6 @@ impl Evidence {
             .robots()?
             .into_iter()
             .filter(|r| workflow.is_none_or(|w| r.workflow == w))
-            .map(|mut r| {
-                r.token_hash.clear();
-                r
-            })
             .collect())
     }
 
@@ -311,7 +300,6 @@ impl Evidence {
             robot.revoked_at = Some(unix_now());
             self.store.update_robot(&robot)?;
         }
-        robot.token_hash.clear();
         Ok(robot)
     }
 
@@ -331,7 +319,7 @@ impl Evidence {
             return Ok(None);
         }
         robot.last_used_at = Some(unix_now());
-        self.store.update_robot(&robot)?;
+        self.store.record_use(&robot)?;
         Ok(Some(robot))
     }
 }

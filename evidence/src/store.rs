@@ -8,7 +8,7 @@
 //! | `robot/<id>`                | [`RobotAccount`]                               |
 //! | `token/<sha256 of token>`   | robot account id                               |
 //!
-//! Tokens are stored only as their SHA-256. Writes that must go together
+//! Tokens are stored only as their SHA-256, in the key that finds their account. Writes that must go together
 //! are one `WriteBatch`, synced.
 
 use std::path::Path;
@@ -82,9 +82,6 @@ pub struct RobotAccount {
     /// Last successful use, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<u64>,
-    /// SHA-256 of the token (hex); never shown.
-    #[serde(skip_serializing_if = "String::is_empty", default)]
-    pub token_hash: String,
 }
 
 /// The evidence database.
@@ -232,15 +229,6 @@ impl Store {
         }
     }
 
-    /// Every revision of `workflow`'s contract, oldest first.
-    ///
-    /// # Errors
-    ///
-    /// Storage errors.
-    pub fn revisions(&self, workflow: &str) -> Result<Vec<Revision>, EvidenceError> {
-        self.scan(&revision_prefix(workflow))
-    }
-
     /// Records the intent to log a revision (before the append).
     ///
     /// # Errors
@@ -305,15 +293,16 @@ impl Store {
         self.write(batch)
     }
 
-    /// Stores a robot account and its token hash.
+    /// Stores a new robot account and the hash of its token (the only
+    /// place the token is remembered).
     ///
     /// # Errors
     ///
     /// Storage errors.
-    pub fn put_robot(&self, robot: &RobotAccount) -> Result<(), EvidenceError> {
+    pub fn put_robot(&self, robot: &RobotAccount, token_hash: &str) -> Result<(), EvidenceError> {
         let mut batch = WriteBatch::default();
         batch.put(robot_key(&robot.id), encode(robot)?);
-        batch.put(token_key(&robot.token_hash), robot.id.as_bytes());
+        batch.put(token_key(token_hash), robot.id.as_bytes());
         self.write(batch)
     }
 
@@ -347,7 +336,7 @@ impl Store {
         self.scan(b"robot/")
     }
 
-    /// Updates a robot account's record (revocation, last use).
+    /// Updates a robot account's record (revocation), synced.
     ///
     /// # Errors
     ///
@@ -356,6 +345,18 @@ impl Store {
         let mut batch = WriteBatch::default();
         batch.put(robot_key(&robot.id), encode(robot)?);
         self.write(batch)
+    }
+
+    /// Records a robot account's last use without waiting for the disk:
+    /// it is on every push's path, and a crash may only lose the latest
+    /// time, never a revocation.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn record_use(&self, robot: &RobotAccount) -> Result<(), EvidenceError> {
+        self.db.put(robot_key(&robot.id), encode(robot)?)?;
+        Ok(())
     }
 
     /// Writes a consistent copy of the database to `dir` (a RocksDB
