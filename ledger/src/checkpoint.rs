@@ -100,6 +100,26 @@ impl SignedCheckpoint {
         Hash(self.root)
     }
 
+    /// Parses a note verified before (one this process stored after
+    /// verifying it), without checking its signatures again.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::MalformedNote`] or [`CheckpointError::MalformedBody`].
+    pub fn parse_unverified(note: &str) -> Result<Self, CheckpointError> {
+        let parsed = Note::from_bytes(note.as_bytes())
+            .map_err(|e| CheckpointError::MalformedNote(e.to_string()))?;
+        let body =
+            Checkpoint::from_bytes(parsed.text()).map_err(|_| CheckpointError::MalformedBody)?;
+        Ok(Self {
+            origin: body.origin().to_string(),
+            size: body.size(),
+            root: body.hash().0,
+            note: note.to_string(),
+            cosigners: Vec::new(),
+        })
+    }
+
     /// The note's text: the checkpoint body up to and including its last
     /// newline, without the signature lines (what signatures cover).
     pub fn body(&self) -> &[u8] {
@@ -228,25 +248,55 @@ pub(crate) fn load_or_create_key<K>(
 
 /// Derives the verifier key from a signer key.
 fn verifier_key_of(skey: &str) -> Result<String, CheckpointError> {
-    // PRIVATE+KEY+<name>+<id>+<base64(0x01 || seed)>
-    let rest = skey
-        .strip_prefix("PRIVATE+KEY+")
-        .ok_or(CheckpointError::SignerKey)?;
-    let (name, rest) = rest.split_once('+').ok_or(CheckpointError::SignerKey)?;
-    let (_, key) = rest.split_once('+').ok_or(CheckpointError::SignerKey)?;
-    use base64::Engine;
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(key)
-        .map_err(|_| CheckpointError::SignerKey)?;
-    let seed: [u8; 32] = match key.as_slice() {
-        [1, seed @ ..] => seed.try_into().map_err(|_| CheckpointError::SignerKey)?,
-        _ => return Err(CheckpointError::SignerKey),
-    };
-    let signing = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let key = SignerKey::parse(skey, NOTE_ED25519_ALG)?;
+    let signing = ed25519_dalek::SigningKey::from_bytes(&key.seed);
     Ok(signed_note::new_ed25519_verifier_key(
-        name,
+        key.name,
         &signing.verifying_key(),
     ))
+}
+
+/// Signature type byte of Ed25519 note keys.
+const NOTE_ED25519_ALG: u8 = 0x01;
+
+/// The parts of a signer key `PRIVATE+KEY+<name>+<key ID hex>+<base64(alg || seed)>`,
+/// the form of note keys and, by analogy, of cosigner keys.
+pub(crate) struct SignerKey<'a> {
+    /// Key name.
+    pub name: &'a str,
+    /// Key ID as written (8 hex digits), for the caller to check.
+    pub id: &'a str,
+    /// Ed25519 seed.
+    pub seed: [u8; 32],
+}
+
+impl<'a> SignerKey<'a> {
+    /// Splits `skey` and checks the name, the ID's length and the type byte `alg`.
+    pub(crate) fn parse(skey: &'a str, alg: u8) -> Result<Self, CheckpointError> {
+        use base64::Engine;
+        let rest = skey
+            .trim()
+            .strip_prefix("PRIVATE+KEY+")
+            .ok_or(CheckpointError::SignerKey)?;
+        // The base64 key may itself contain '+'.
+        let mut parts = rest.splitn(3, '+');
+        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(CheckpointError::SignerKey);
+        };
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(key)
+            .map_err(|_| CheckpointError::SignerKey)?;
+        let seed = match key.split_first() {
+            Some((first, seed)) if *first == alg => {
+                seed.try_into().map_err(|_| CheckpointError::SignerKey)?
+            }
+            _ => return Err(CheckpointError::SignerKey),
+        };
+        if !signed_note::is_key_name_valid(name) || id.len() != 8 {
+            return Err(CheckpointError::SignerKey);
+        }
+        Ok(Self { name, id, seed })
+    }
 }
 
 /// Creates `path` (it must not exist) readable only by its owner, writes

@@ -23,7 +23,7 @@ use base64::prelude::{Engine, BASE64_STANDARD};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use signed_note::{Signer, Verifier};
 
-use crate::checkpoint::{load_or_create_key, CheckpointError};
+use crate::checkpoint::{load_or_create_key, CheckpointError, SignerKey};
 
 /// Signature type byte of Ed25519 `cosignature/v1` keys.
 pub const COSIGNATURE_V1_ALG: u8 = 0x04;
@@ -67,34 +67,14 @@ impl Cosigner {
     ///
     /// [`CheckpointError::SignerKey`] if the key is malformed or its ID is wrong.
     pub fn from_signer_key(skey: &str) -> Result<Self, CheckpointError> {
-        let rest = skey
-            .trim()
-            .strip_prefix("PRIVATE+KEY+")
-            .ok_or(CheckpointError::SignerKey)?;
-        // The base64 key may itself contain '+'.
-        let mut parts = rest.splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(CheckpointError::SignerKey);
-        };
-        let key = BASE64_STANDARD
-            .decode(key)
-            .map_err(|_| CheckpointError::SignerKey)?;
-        let seed: [u8; 32] = match key.as_slice() {
-            [COSIGNATURE_V1_ALG, seed @ ..] => {
-                seed.try_into().map_err(|_| CheckpointError::SignerKey)?
-            }
-            _ => return Err(CheckpointError::SignerKey),
-        };
-        if !signed_note::is_key_name_valid(name) || id.len() != 8 {
-            return Err(CheckpointError::SignerKey);
-        }
-        let key = SigningKey::from_bytes(&seed);
+        let parts = SignerKey::parse(skey, COSIGNATURE_V1_ALG)?;
+        let key = SigningKey::from_bytes(&parts.seed);
         let cosigner = Self {
-            name: name.to_string(),
-            id: key_id(name, &key.verifying_key()),
+            name: parts.name.to_string(),
+            id: key_id(parts.name, &key.verifying_key()),
             key,
         };
-        if format!("{:08x}", cosigner.id) != id {
+        if format!("{:08x}", cosigner.id) != parts.id {
             return Err(CheckpointError::SignerKey);
         }
         Ok(cosigner)

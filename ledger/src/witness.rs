@@ -15,7 +15,8 @@
 //! ```
 //!
 //! For each log it trusts, the witness keeps the latest checkpoint it
-//! cosigned, in its own RocksDB. It cosigns a new checkpoint only if the log
+//! cosigned (the note itself; size and root are read back from it), in its
+//! own RocksDB. It cosigns a new checkpoint only if the log
 //! signed it, the request's old size is the recorded size, and the proof
 //! shows the new tree extends the recorded one; for the same size, only the
 //! same root. The check and the update are one critical section and the
@@ -166,17 +167,6 @@ fn parse_decimal(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
-/// The latest checkpoint a witness cosigned for one log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WitnessedCheckpoint {
-    /// Tree size.
-    pub size: u64,
-    /// Root hash at that size.
-    pub root: [u8; 32],
-    /// The log-signed note as submitted.
-    pub note: String,
-}
-
 /// A witness: its key, the logs it trusts and its durable state.
 pub struct Witness {
     db: DB,
@@ -228,23 +218,21 @@ impl Witness {
         self.cosigner.verifier_key()
     }
 
-    /// The latest checkpoint cosigned for `origin`.
+    /// The latest checkpoint cosigned for `origin`: the log-signed note
+    /// as submitted, its size and root read back from it.
     ///
     /// # Errors
     ///
     /// [`WitnessError::Storage`] on read errors or a corrupt record.
-    pub fn latest(&self, origin: &str) -> Result<Option<WitnessedCheckpoint>, WitnessError> {
+    pub fn latest(&self, origin: &str) -> Result<Option<SignedCheckpoint>, WitnessError> {
         let Some(value) = self.db.get(format!("{STATE_PREFIX}{origin}"))? else {
             return Ok(None);
         };
-        let corrupt = || WitnessError::Storage(format!("corrupt state for {origin:?}"));
-        if value.len() < 40 {
-            return Err(corrupt());
-        }
-        let size = u64::from_be_bytes(value[..8].try_into().map_err(|_| corrupt())?);
-        let root = value[8..40].try_into().map_err(|_| corrupt())?;
-        let note = String::from_utf8(value[40..].to_vec()).map_err(|_| corrupt())?;
-        Ok(Some(WitnessedCheckpoint { size, root, note }))
+        let corrupt = |why: String| WitnessError::Storage(format!("state for {origin:?}: {why}"));
+        let note = String::from_utf8(value).map_err(|_| corrupt("not UTF-8".into()))?;
+        SignedCheckpoint::parse_unverified(&note)
+            .map(Some)
+            .map_err(|e| corrupt(e.to_string()))
     }
 
     /// Refused checkpoints the log did sign, oldest first: `(why, request)`.
@@ -310,13 +298,13 @@ impl Witness {
                 return Err(e);
             }
         }
-        let mut record = checkpoint.size.to_be_bytes().to_vec();
-        record.extend_from_slice(&checkpoint.root);
-        record.extend_from_slice(&request.checkpoint);
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
-        self.db
-            .put_opt(format!("{STATE_PREFIX}{origin}"), record, &sync)?;
+        self.db.put_opt(
+            format!("{STATE_PREFIX}{origin}"),
+            &request.checkpoint,
+            &sync,
+        )?;
         Ok(self.cosigner.cosign(checkpoint.body(), unix_now()))
     }
 
@@ -324,7 +312,7 @@ impl Witness {
         &self,
         request: &AddCheckpoint,
         checkpoint: &SignedCheckpoint,
-        latest: Option<&WitnessedCheckpoint>,
+        latest: Option<&SignedCheckpoint>,
     ) -> Result<(), WitnessError> {
         let (size, root) = latest.map_or((0, tlog_tiles::EMPTY_HASH.0), |l| (l.size, l.root));
         if request.old_size != size {
