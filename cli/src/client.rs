@@ -5,7 +5,8 @@ use anyhow::{bail, Context};
 /// Largest response the CLI reads (a checkpoint, an entry, a proof).
 const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
 
-fn client() -> anyhow::Result<reqwest::blocking::Client> {
+/// The CLI's blocking HTTP client: every request has a deadline.
+pub fn client() -> anyhow::Result<reqwest::blocking::Client> {
     reqwest::blocking::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
         .build()

@@ -347,11 +347,13 @@ impl Monitor<'_> {
         let Some(url) = &self.args.alert_url else {
             return;
         };
-        let sent = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .and_then(|c| c.post(url).json(event).send())
-            .and_then(reqwest::blocking::Response::error_for_status);
+        let sent = crate::client::client().and_then(|c| {
+            c.post(url)
+                .json(event)
+                .send()
+                .and_then(reqwest::blocking::Response::error_for_status)
+                .map_err(anyhow::Error::from)
+        });
         if let Err(e) = sent {
             tracing::error!(url = %url, error = %e, "alert not delivered");
         }

@@ -168,10 +168,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // The reconciler is the only writer of the index; the API only reads it.
     // `stop_tasks` stops the background tasks (reconciler, witnessing) at shutdown.
     let (stop_tasks, stop) = tokio::sync::watch::channel(false);
-    let reconciler = evledger_reconciler::Reconciler::new(
-        evledger_reconciler::LocalLog::new(ledger.clone()),
-        index.clone(),
-    );
+    let reconciler = args.reconcile.then(|| {
+        evledger_reconciler::Reconciler::new(
+            evledger_reconciler::LocalLog::new(ledger.clone()),
+            index.clone(),
+        )
+    });
     let state = evledger_api::AppState::new(
         ledger.clone(),
         evidence,
@@ -180,17 +182,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics,
     );
     let reporter = state.clone();
-    let run_reconciler = args.reconcile;
-    let reconciling = tokio::spawn(async move {
-        if !run_reconciler {
-            info!("the index is written by a separate reconciler; this server only reads it");
-            return;
-        }
-        if let Err(e) = reconciler.run(stop).await {
-            tracing::error!(error = %e, "the reconciler stopped; searches answer from a stale index");
-            metrics::counter!("evledger_reconciler_failures_total").increment(1);
-            reporter.report_index_failure(e.to_string());
-        }
+    if reconciler.is_none() {
+        info!("the index is written by a separate reconciler; this server only reads it");
+    }
+    let reconciling = reconciler.map(|reconciler| {
+        tokio::spawn(async move {
+            if let Err(e) = reconciler.run(stop).await {
+                tracing::error!(error = %e, "the reconciler stopped; searches answer from a stale index");
+                metrics::counter!("evledger_reconciler_failures_total").increment(1);
+                reporter.report_index_failure(e.to_string());
+            }
+        })
     });
     let witnessing = witness_policy.map(|policy| {
         info!(
@@ -227,9 +229,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")?;
     let _ = stop_tasks.send(true);
-    let _ = reconciling.await;
-    if let Some(witnessing) = witnessing {
-        let _ = witnessing.await;
+    for task in reconciling.into_iter().chain(witnessing) {
+        let _ = task.await;
     }
     info!("shut down: every acknowledged entry is durable");
     Ok(())

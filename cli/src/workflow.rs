@@ -52,13 +52,6 @@ impl std::fmt::Display for ApiFailure {
 impl std::error::Error for ApiFailure {}
 
 impl Endpoint {
-    fn client(&self) -> anyhow::Result<reqwest::blocking::Client> {
-        reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(60))
-            .build()
-            .context("building the HTTP client")
-    }
-
     /// Sends a request with the token; returns the JSON of a 2xx answer,
     /// or an [`ApiFailure`].
     pub fn send(
@@ -68,7 +61,7 @@ impl Endpoint {
         body: Option<(Vec<u8>, &str)>,
     ) -> anyhow::Result<Value> {
         let url = format!("{}{path}", self.url.trim_end_matches('/'));
-        let mut request = self.client()?.request(method.clone(), &url);
+        let mut request = crate::client::client()?.request(method.clone(), &url);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token.trim());
         }
