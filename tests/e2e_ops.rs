@@ -70,16 +70,18 @@ fn backup_under_write_load_restores_a_ledger_consistent_with_the_live_one() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let backup = dir.path().join("backup");
-    let out = cli(&[
-        "backup",
-        "--to",
-        &backup.display().to_string(),
-        "--url",
-        &live.url,
-        "--token",
-        ADMIN_TOKEN,
-    ]);
-    let said = assert_ok(&out);
+    let take_backup = || {
+        cli(&[
+            "backup",
+            "--to",
+            &backup.display().to_string(),
+            "--url",
+            &live.url,
+            "--token",
+            ADMIN_TOKEN,
+        ])
+    };
+    let said = assert_ok(&take_backup());
     assert!(said.contains("backup written"), "{said}");
     let during = acked.load(Ordering::Relaxed);
     std::thread::sleep(Duration::from_millis(200));
@@ -93,16 +95,7 @@ fn backup_under_write_load_restores_a_ledger_consistent_with_the_live_one() {
     );
 
     // A second backup to the same place is refused.
-    let again = cli(&[
-        "backup",
-        "--to",
-        &backup.display().to_string(),
-        "--url",
-        &live.url,
-        "--token",
-        ADMIN_TOKEN,
-    ]);
-    assert!(assert_fails(&again).contains("409"));
+    assert!(assert_fails(&take_backup()).contains("409"));
 
     // Restore: serve the copy with the same signing key.
     let key_file = dir.path().join("live/signing.key").display().to_string();
