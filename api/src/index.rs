@@ -107,7 +107,7 @@ pub(crate) async fn retrieve(
             "leafHash": hex::encode(evledger_ledger::leaf_hash(&leaf)),
         });
         if let Some(proof) = proof {
-            hit["inclusionProof"] = json!(crate::log::InclusionProofJson::from(&proof));
+            hit["inclusionProof"] = json!(evledger_ledger::proof::InclusionProofJson::from(&proof));
         }
         results.push(hit);
     }

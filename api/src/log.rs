@@ -14,33 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use evledger_ledger::bundle::TlogProof;
 use evledger_ledger::entry::Entry;
+use evledger_ledger::proof::InclusionProofJson;
 use evledger_ledger::{InclusionProof, SignedCheckpoint};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 use crate::AppState;
-
-/// An inclusion proof as JSON; hashes are lowercase hex.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct InclusionProofJson {
-    log_index: u64,
-    tree_size: u64,
-    root_hash: String,
-    hashes: Vec<String>,
-}
-
-impl From<&InclusionProof> for InclusionProofJson {
-    fn from(p: &InclusionProof) -> Self {
-        Self {
-            log_index: p.log_index,
-            tree_size: p.tree_size,
-            root_hash: hex::encode(p.root),
-            hashes: p.hashes.iter().map(hex::encode).collect(),
-        }
-    }
-}
 
 /// An entry with its proof against a checkpoint.
 #[derive(Serialize)]

@@ -200,6 +200,20 @@ impl LogSigner {
         &self.verifier_key
     }
 
+    /// Signs an out-of-band `payload` (an event pushed to a sink, say) with
+    /// the log key. The signed message is [`payload_message`]`(context,
+    /// payload)`, whose first line no checkpoint can have, so such a
+    /// signature never passes for a note signature.
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Signing`] if the signer fails.
+    pub fn sign_payload(&self, context: &str, payload: &[u8]) -> Result<Vec<u8>, CheckpointError> {
+        self.signer
+            .sign(&payload_message(context, payload))
+            .map_err(|_| CheckpointError::Signing)
+    }
+
     /// Signs the checkpoint for a tree of `size` leaves with root `root`.
     ///
     /// # Errors
@@ -220,6 +234,47 @@ impl LogSigner {
             note,
             cosigners: Vec::new(),
         })
+    }
+}
+
+/// First line of every payload signed with [`LogSigner::sign_payload`].
+pub const PAYLOAD_SIGNATURE_HEADER: &str = "evledger signed payload v1";
+
+/// The message [`LogSigner::sign_payload`] signs: the header line, the
+/// context line, then the payload bytes.
+pub fn payload_message(context: &str, payload: &[u8]) -> Vec<u8> {
+    let mut message =
+        Vec::with_capacity(PAYLOAD_SIGNATURE_HEADER.len() + context.len() + 2 + payload.len());
+    message.extend_from_slice(PAYLOAD_SIGNATURE_HEADER.as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(context.as_bytes());
+    message.push(b'\n');
+    message.extend_from_slice(payload);
+    message
+}
+
+/// Checks a [`LogSigner::sign_payload`] signature with the log's note
+/// verifier key.
+///
+/// # Errors
+///
+/// [`CheckpointError::VerifierKey`] for a malformed key,
+/// [`CheckpointError::Unverified`] if the signature does not verify.
+pub fn verify_payload(
+    verifier_key: &str,
+    context: &str,
+    payload: &[u8],
+    signature: &[u8],
+) -> Result<(), CheckpointError> {
+    let verifier = StandardVerifier::new(verifier_key.trim())
+        .map_err(|_| CheckpointError::VerifierKey(verifier_key.to_string()))?;
+    if verifier.verify(&payload_message(context, payload), signature) {
+        Ok(())
+    } else {
+        Err(CheckpointError::Unverified(format!(
+            "payload signature does not verify with {}",
+            verifier.name()
+        )))
     }
 }
 

@@ -241,6 +241,49 @@ impl Ledger {
         self.signer.verifier_key()
     }
 
+    /// Signs an out-of-band `payload` with the log key; see
+    /// [`LogSigner::sign_payload`].
+    ///
+    /// # Errors
+    ///
+    /// [`CheckpointError::Signing`].
+    pub fn sign_payload(&self, context: &str, payload: &[u8]) -> Result<Vec<u8>, LedgerError> {
+        Ok(self.signer.sign_payload(context, payload)?)
+    }
+
+    /// How many entries sink `name` has delivered, if it has a cursor.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn sink_cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
+        self.store.sink_cursor(name)
+    }
+
+    /// Moves the cursor of sink `name` to `delivered` entries. `sync`:
+    /// wait for the WAL fsync (see [`Store::set_sink_cursor`]).
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn set_sink_cursor(
+        &self,
+        name: &str,
+        delivered: u64,
+        sync: bool,
+    ) -> Result<(), LedgerError> {
+        self.store.set_sink_cursor(name, delivered, sync)
+    }
+
+    /// Forgets the cursor of sink `name`.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn delete_sink_cursor(&self, name: &str) -> Result<(), LedgerError> {
+        self.store.delete_sink_cursor(name)
+    }
+
     /// The leaf at `index`, if it is in the published tree.
     ///
     /// # Errors

@@ -22,6 +22,28 @@ pub struct InclusionProof {
     pub hashes: Vec<[u8; 32]>,
 }
 
+/// An inclusion proof as the API and the sinks write it in JSON; hashes
+/// are lowercase hex.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionProofJson {
+    log_index: u64,
+    tree_size: u64,
+    root_hash: String,
+    hashes: Vec<String>,
+}
+
+impl From<&InclusionProof> for InclusionProofJson {
+    fn from(p: &InclusionProof) -> Self {
+        Self {
+            log_index: p.log_index,
+            tree_size: p.tree_size,
+            root_hash: hex::encode(p.root),
+            hashes: p.hashes.iter().map(hex::encode).collect(),
+        }
+    }
+}
+
 /// A proof that the tree of `first_size` is a prefix of the tree of `last_size`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsistencyProof {

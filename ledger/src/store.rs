@@ -7,6 +7,7 @@
 //! | `by_leaf`     | leaf hash (32 bytes)       | log index (u64 BE)             |
 //! | `checkpoints` | tree size (u64 BE)         | signed note                    |
 //! | `meta`        | `tree_size`                | tree size (u64 BE)             |
+//! | `meta`        | `sink/<name>`              | entries the sink has delivered (u64 BE) |
 //!
 //! Every append batch lands in one synced [`WriteBatch`]; `meta/tree_size`
 //! moves in that same batch, so a reader of the store never sees a tree size
@@ -28,6 +29,7 @@ pub(crate) const CF_CHECKPOINTS: &str = "checkpoints";
 pub(crate) const CF_META: &str = "meta";
 const COLUMN_FAMILIES: [&str; 5] = [CF_ENTRIES, CF_TILES, CF_BY_LEAF, CF_CHECKPOINTS, CF_META];
 const META_TREE_SIZE: &[u8] = b"tree_size";
+const META_SINK_PREFIX: &str = "sink/";
 /// Block cache shared by every column family.
 const BLOCK_CACHE_BYTES: usize = 64 << 20;
 /// Memtable size of one column family.
@@ -209,6 +211,58 @@ impl Store {
         let mut options = rocksdb::WriteOptions::default();
         options.set_sync(true);
         self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// The cursor of sink `name`: how many entries it has delivered.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn sink_cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
+        self.db
+            .get_cf(self.cf(CF_META)?, format!("{META_SINK_PREFIX}{name}"))?
+            .map(|v| decode_u64(&v))
+            .transpose()
+    }
+
+    /// Stores the cursor of sink `name`. `sync` waits for the WAL fsync;
+    /// without it the write survives a process crash but may be lost with
+    /// the machine, which only means entries delivered again.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn set_sink_cursor(
+        &self,
+        name: &str,
+        delivered: u64,
+        sync: bool,
+    ) -> Result<(), LedgerError> {
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(sync);
+        self.db.put_cf_opt(
+            self.cf(CF_META)?,
+            format!("{META_SINK_PREFIX}{name}"),
+            delivered.to_be_bytes(),
+            &options,
+        )?;
+        Ok(())
+    }
+
+    /// Forgets the cursor of sink `name`.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn delete_sink_cursor(&self, name: &str) -> Result<(), LedgerError> {
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(true);
+        self.db.delete_cf_opt(
+            self.cf(CF_META)?,
+            format!("{META_SINK_PREFIX}{name}"),
+            &options,
+        )?;
         Ok(())
     }
 

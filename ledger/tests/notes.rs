@@ -102,3 +102,20 @@ fn rejects_malformed_and_forged_notes() {
     assert!(CheckpointVerifier::new(&["not-a-key"]).is_err());
     assert!(LogSigner::from_signer_key("PRIVATE+KEY+x+00000000+AQ==").is_err());
 }
+
+#[test]
+fn payload_signatures_verify_with_the_log_key_and_never_pass_for_notes() {
+    use evledger_ledger::checkpoint::{payload_message, verify_payload};
+    let signer = LogSigner::from_signer_key(TEST_SIGNER_KEY).unwrap();
+    let vkey = signer.verifier_key().to_string();
+    let signature = signer.sign_payload("ctx.v1", b"event bytes").unwrap();
+    assert!(verify_payload(&vkey, "ctx.v1", b"event bytes", &signature).is_ok());
+    assert!(verify_payload(&vkey, "ctx.v2", b"event bytes", &signature).is_err());
+    assert!(verify_payload(&vkey, "ctx.v1", b"event bytez", &signature).is_err());
+    let (other, _) = LogSigner::generate("example.com/other").unwrap();
+    assert!(verify_payload(other.verifier_key(), "ctx.v1", b"event bytes", &signature).is_err());
+    assert!(verify_payload("not a key", "ctx.v1", b"event bytes", &signature).is_err());
+    // The signed message starts with a line no checkpoint origin equals.
+    let message = payload_message("ctx.v1", b"x");
+    assert!(message.starts_with(b"evledger signed payload v1\nctx.v1\n"));
+}
