@@ -15,6 +15,7 @@
 //! leaf hash differs from the log's entry at that index belongs to another
 //! log: the reconciler refuses to touch it.
 
+pub mod sink;
 pub mod source;
 pub mod tlog_client;
 pub mod verify;

@@ -1,0 +1,349 @@
+//! Kafka sink: an idempotent producer (`enable.idempotence`, `acks=all`)
+//! writing one message per event, keyed by the leaf hash (hex), in
+//! CloudEvents binary mode (attributes as `ce_` headers, the data as the
+//! value) or structured mode (the whole event as the value).
+//!
+//! A round's messages are sent together and the round is acknowledged once
+//! the broker has acknowledged each of them; the sink's cursor moves only
+//! past the leading run of acknowledged messages.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+use super::event::{DATA_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE};
+use super::{BoxFuture, EntryEvent, Sink, SinkFailure};
+
+/// The topic of an attachment that names none.
+pub const DEFAULT_TOPIC: &str = "evledger.entries";
+/// How long the broker may take to acknowledge a message before the round
+/// fails and is retried.
+pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long registration waits for the broker's metadata.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How events are laid out in messages (the CloudEvents Kafka binding).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Attributes in `ce_` headers, the data as the value.
+    #[default]
+    Binary,
+    /// The whole event, JSON, as the value.
+    Structured,
+}
+
+/// Broker settings, chosen at registration. None of them is secret; the
+/// SASL password is passed apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KafkaSettings {
+    /// `host:port[,host:port...]`.
+    pub bootstrap_servers: String,
+    /// Connect with TLS.
+    #[serde(default)]
+    pub tls: bool,
+    /// PEM of the CA that signs the brokers' certificates (TLS; default:
+    /// the system's roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_pem: Option<String>,
+    /// SASL mechanism: `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl_mechanism: Option<String>,
+    /// SASL user name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl_username: Option<String>,
+    /// Topic of attachments that name none (default [`DEFAULT_TOPIC`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_topic: Option<String>,
+    /// Binary or structured CloudEvents.
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+impl KafkaSettings {
+    /// Checks the settings and the SASL password against each other.
+    ///
+    /// # Errors
+    ///
+    /// What is wrong.
+    pub fn validate(&self, sasl_password: Option<&str>) -> Result<(), String> {
+        if self.bootstrap_servers.trim().is_empty() {
+            return Err("bootstrapServers is empty".into());
+        }
+        for server in self.bootstrap_servers.split(',') {
+            let (host, port) = server
+                .trim()
+                .rsplit_once(':')
+                .ok_or_else(|| format!("bootstrap server {server:?} is not host:port"))?;
+            if host.is_empty() || port.parse::<u16>().is_err() {
+                return Err(format!("bootstrap server {server:?} is not host:port"));
+            }
+        }
+        if let Some(topic) = &self.default_topic {
+            validate_topic(topic)?;
+        }
+        match &self.sasl_mechanism {
+            None if self.sasl_username.is_some() || sasl_password.is_some() => {
+                Err("a SASL user or password needs saslMechanism".into())
+            }
+            None => Ok(()),
+            Some(m) if !matches!(m.as_str(), "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512") => Err(
+                format!("saslMechanism {m:?} is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"),
+            ),
+            Some(_) if self.sasl_username.is_none() || sasl_password.is_none() => {
+                Err("SASL needs saslUsername and a password".into())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The topic for an attachment that asks for `topic`.
+    pub fn topic(&self, topic: Option<&str>) -> String {
+        topic
+            .or(self.default_topic.as_deref())
+            .unwrap_or(DEFAULT_TOPIC)
+            .to_string()
+    }
+
+    /// The librdkafka configuration of a client of this broker.
+    pub fn client_config(&self, sasl_password: Option<&str>) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        let protocol = match (self.tls, self.sasl_mechanism.is_some()) {
+            (false, false) => "plaintext",
+            (true, false) => "ssl",
+            (false, true) => "sasl_plaintext",
+            (true, true) => "sasl_ssl",
+        };
+        config.set("security.protocol", protocol);
+        if let Some(ca) = &self.ca_pem {
+            config.set("ssl.ca.pem", ca);
+        }
+        if let Some(mechanism) = &self.sasl_mechanism {
+            config.set("sasl.mechanism", mechanism);
+        }
+        if let Some(user) = &self.sasl_username {
+            config.set("sasl.username", user);
+        }
+        if let Some(password) = sasl_password {
+            config.set("sasl.password", password);
+        }
+        config
+    }
+}
+
+/// Checks a topic name as Kafka does: 1 to 249 of `[a-zA-Z0-9._-]`, not
+/// `.` or `..`.
+///
+/// # Errors
+///
+/// What is wrong with it.
+pub fn validate_topic(topic: &str) -> Result<(), String> {
+    let legal = topic
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if topic.is_empty() || topic.len() > 249 || !legal || topic == "." || topic == ".." {
+        return Err(format!(
+            "topic {topic:?} is not 1 to 249 characters of [a-zA-Z0-9._-]"
+        ));
+    }
+    Ok(())
+}
+
+/// Asks the broker for its metadata: proves the settings reach it.
+///
+/// # Errors
+///
+/// Why the broker cannot be reached.
+pub async fn probe(config: ClientConfig) -> Result<(), String> {
+    tokio::task::spawn_blocking(move || {
+        let producer: BaseProducer = config.create().map_err(|e| e.to_string())?;
+        producer
+            .client()
+            .fetch_metadata(None, PROBE_TIMEOUT)
+            .map(|_| ())
+            .map_err(|e| format!("the broker did not answer: {e}"))
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// Creates `topic` with `partitions` partitions unless it exists.
+///
+/// # Errors
+///
+/// Why the topic could not be created.
+pub async fn ensure_topic(
+    config: &ClientConfig,
+    topic: &str,
+    partitions: i32,
+) -> Result<(), String> {
+    let admin: AdminClient<DefaultClientContext> = config.create().map_err(|e| e.to_string())?;
+    let options = AdminOptions::new().operation_timeout(Some(PROBE_TIMEOUT));
+    let results = admin
+        .create_topics(
+            &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+            &options,
+        )
+        .await
+        .map_err(|e| format!("creating topic {topic}: {e}"))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => return Err(format!("creating topic {name}: {code}")),
+        }
+    }
+    Ok(())
+}
+
+/// Produces to one topic.
+pub struct KafkaSink {
+    producer: FutureProducer,
+    topic: String,
+    mode: Mode,
+}
+
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSink")
+            .field("topic", &self.topic)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KafkaSink {
+    /// An idempotent producer to `topic` of the broker `config` names.
+    ///
+    /// # Errors
+    ///
+    /// A configuration librdkafka refuses.
+    pub fn new(mut config: ClientConfig, topic: &str, mode: Mode) -> Result<Self, String> {
+        validate_topic(topic)?;
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", "5")
+            .set(
+                "message.timeout.ms",
+                MESSAGE_TIMEOUT.as_millis().to_string(),
+            );
+        let producer = config.create().map_err(|e| e.to_string())?;
+        Ok(Self {
+            producer,
+            topic: topic.to_string(),
+            mode,
+        })
+    }
+
+    fn headers(&self, event: &EntryEvent) -> OwnedHeaders {
+        let mut headers = OwnedHeaders::new();
+        let content_type = match self.mode {
+            Mode::Binary => {
+                for (name, value) in event.attributes() {
+                    if name == "datacontenttype" {
+                        continue;
+                    }
+                    headers = headers.insert(Header {
+                        key: &format!("ce_{name}"),
+                        value: Some(value.as_bytes()),
+                    });
+                }
+                DATA_CONTENT_TYPE
+            }
+            Mode::Structured => STRUCTURED_CONTENT_TYPE,
+        };
+        headers.insert(Header {
+            key: "content-type",
+            value: Some(content_type),
+        })
+    }
+}
+
+impl Sink for KafkaSink {
+    fn deliver<'a>(&'a self, events: &'a [EntryEvent]) -> BoxFuture<'a, Result<(), SinkFailure>> {
+        Box::pin(async move {
+            let mut pending = Vec::with_capacity(events.len());
+            let mut refused = None;
+            for (i, event) in events.iter().enumerate() {
+                let key = event.id();
+                let value = match self.mode {
+                    Mode::Binary => event.data_json(),
+                    Mode::Structured => event.structured_json(None),
+                };
+                let record = FutureRecord::to(&self.topic)
+                    .key(&key)
+                    .payload(&value)
+                    .headers(self.headers(event));
+                match self.producer.send_result(record) {
+                    Ok(delivery) => pending.push(delivery),
+                    Err((e, _)) => {
+                        refused = Some(SinkFailure::at(i, format!("enqueue: {e}")));
+                        break;
+                    }
+                }
+            }
+            for (i, delivery) in pending.into_iter().enumerate() {
+                match delivery.await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err((e, _))) => return Err(SinkFailure::at(i, e)),
+                    Err(_) => return Err(SinkFailure::at(i, "the producer went away")),
+                }
+            }
+            refused.map_or(Ok(()), Err)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> KafkaSettings {
+        KafkaSettings {
+            bootstrap_servers: "127.0.0.1:9092".into(),
+            tls: false,
+            ca_pem: None,
+            sasl_mechanism: None,
+            sasl_username: None,
+            default_topic: None,
+            mode: Mode::Binary,
+        }
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        assert!(settings().validate(None).is_ok());
+        let mut s = settings();
+        s.bootstrap_servers = "localhost".into();
+        assert!(s.validate(None).is_err());
+        let mut s = settings();
+        s.sasl_mechanism = Some("PLAIN".into());
+        assert!(s.validate(None).is_err(), "SASL without user and password");
+        s.sasl_username = Some("ci".into());
+        assert!(s.validate(Some("pw")).is_ok());
+        s.sasl_mechanism = Some("GSSAPI".into());
+        assert!(s.validate(Some("pw")).is_err());
+        assert!(
+            settings().validate(Some("pw")).is_err(),
+            "password without SASL"
+        );
+    }
+
+    #[test]
+    fn topics_follow_kafka_rules() {
+        assert!(validate_topic("evledger.entries").is_ok());
+        assert!(validate_topic("a b").is_err());
+        assert!(validate_topic("..").is_err());
+        assert!(validate_topic(&"x".repeat(250)).is_err());
+        assert_eq!(settings().topic(None), DEFAULT_TOPIC);
+        assert_eq!(settings().topic(Some("t")), "t");
+    }
+}
