@@ -12,6 +12,7 @@
 pub mod attestation;
 pub mod cas;
 pub mod contract;
+pub mod integration;
 pub mod materials;
 pub mod store;
 
@@ -26,7 +27,7 @@ use thiserror::Error;
 
 pub use cas::{Cas, CasError};
 pub use contract::{Contract, ContractError, MaterialType};
-pub use store::{Revision, RobotAccount, Store, Workflow};
+pub use store::{Attachment, Integration, Revision, RobotAccount, Secrets, Store, Workflow};
 
 /// Prefix of robot-account tokens (so scanners can spot leaked ones).
 pub const TOKEN_PREFIX: &str = "evlr_";

@@ -7,6 +7,9 @@
 //! | `pending/<workflow>`        | [`PendingRevision`]: a revision being logged   |
 //! | `robot/<id>`                | [`RobotAccount`]                               |
 //! | `token/<sha256 of token>`   | robot account id                               |
+//! | `integration/<name>`        | [`Integration`]                                |
+//! | `secret/<integration>`      | [`Secrets`] of the integration                 |
+//! | `attach/<integration>/<workflow>` | [`Attachment`]                           |
 //!
 //! Tokens are stored only as their SHA-256, in the key that finds their account. Writes that must go together
 //! are one `WriteBatch`, synced.
@@ -84,6 +87,58 @@ pub struct RobotAccount {
     pub last_used_at: Option<u64>,
 }
 
+/// A registered integration: a place the fan-out delivers to. The kind
+/// (`kafka`, `grpc`, `webhook`) gives the meaning of its settings; its
+/// secrets are stored apart and never listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Integration {
+    /// Unique name (DNS-1123 label).
+    pub name: String,
+    /// `kafka`, `grpc` or `webhook`.
+    pub kind: String,
+    /// The kind's settings.
+    pub settings: serde_json::Value,
+    /// Names of the secrets stored with it (never their values).
+    pub secrets: Vec<String>,
+    /// Creation time, Unix seconds.
+    pub created_at: u64,
+}
+
+/// An integration attached to a workflow: a sink with its own cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attachment {
+    /// The integration.
+    pub integration: String,
+    /// The workflow whose entries it receives.
+    pub workflow: String,
+    /// Per-attachment settings (topic, filters).
+    pub settings: serde_json::Value,
+    /// Creation time, Unix seconds.
+    pub created_at: u64,
+}
+
+/// Secret settings of an integration, by name. Printing one shows only the
+/// names.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Secrets(pub std::collections::BTreeMap<String, String>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set()
+            .entries(self.0.keys().map(|k| format!("{k}=<redacted>")))
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// The secret called `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
 /// The evidence database.
 pub struct Store {
     db: DB,
@@ -121,6 +176,24 @@ fn robot_key(id: &str) -> Vec<u8> {
 
 fn token_key(hash: &str) -> Vec<u8> {
     format!("token/{hash}").into_bytes()
+}
+
+fn integration_key(name: &str) -> Vec<u8> {
+    format!("integration/{name}").into_bytes()
+}
+
+fn secret_key(integration: &str) -> Vec<u8> {
+    format!("secret/{integration}").into_bytes()
+}
+
+fn attachment_prefix(integration: &str) -> Vec<u8> {
+    format!("attach/{integration}/").into_bytes()
+}
+
+fn attachment_key(integration: &str, workflow: &str) -> Vec<u8> {
+    let mut key = attachment_prefix(integration);
+    key.extend_from_slice(workflow.as_bytes());
+    key
 }
 
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EvidenceError> {
@@ -368,5 +441,114 @@ impl Store {
     pub fn backup_to(&self, dir: &Path) -> Result<(), EvidenceError> {
         rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(dir)?;
         Ok(())
+    }
+
+    /// The integration named `name`.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn integration(&self, name: &str) -> Result<Option<Integration>, EvidenceError> {
+        self.get(&integration_key(name))
+    }
+
+    /// Every integration, by name.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn integrations(&self) -> Result<Vec<Integration>, EvidenceError> {
+        self.scan(b"integration/")
+    }
+
+    /// The secrets of integration `name`.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn secrets(&self, name: &str) -> Result<Secrets, EvidenceError> {
+        Ok(self.get(&secret_key(name))?.unwrap_or_default())
+    }
+
+    /// Stores a new integration and its secrets together.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn put_integration(
+        &self,
+        integration: &Integration,
+        secrets: &Secrets,
+    ) -> Result<(), EvidenceError> {
+        let mut batch = WriteBatch::default();
+        batch.put(integration_key(&integration.name), encode(integration)?);
+        batch.put(secret_key(&integration.name), encode(secrets)?);
+        self.write(batch)
+    }
+
+    /// Deletes an integration and its secrets.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn delete_integration(&self, name: &str) -> Result<(), EvidenceError> {
+        let mut batch = WriteBatch::default();
+        batch.delete(integration_key(name));
+        batch.delete(secret_key(name));
+        self.write(batch)
+    }
+
+    /// The attachments of `integration`, or of every integration.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn attachments(&self, integration: Option<&str>) -> Result<Vec<Attachment>, EvidenceError> {
+        match integration {
+            Some(name) => self.scan(&attachment_prefix(name)),
+            None => self.scan(b"attach/"),
+        }
+    }
+
+    /// The attachment of `integration` to `workflow`.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn attachment(
+        &self,
+        integration: &str,
+        workflow: &str,
+    ) -> Result<Option<Attachment>, EvidenceError> {
+        self.get(&attachment_key(integration, workflow))
+    }
+
+    /// Stores an attachment.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn put_attachment(&self, attachment: &Attachment) -> Result<(), EvidenceError> {
+        let mut batch = WriteBatch::default();
+        batch.put(
+            attachment_key(&attachment.integration, &attachment.workflow),
+            encode(attachment)?,
+        );
+        self.write(batch)
+    }
+
+    /// Deletes an attachment.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn delete_attachment(
+        &self,
+        integration: &str,
+        workflow: &str,
+    ) -> Result<(), EvidenceError> {
+        let mut batch = WriteBatch::default();
+        batch.delete(attachment_key(integration, workflow));
+        self.write(batch)
     }
 }
