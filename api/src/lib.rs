@@ -4,12 +4,14 @@
 //! Handlers only translate: parse the request, call the ledger, shape the
 //! answer. Errors become HTTP in one place, [`error::ApiError`].
 
+pub mod alert;
 mod attest;
 mod auth;
 mod backup;
 pub mod error;
 mod evidence;
 mod index;
+pub mod integrations;
 mod log;
 pub mod metrics;
 mod tiles;
@@ -27,6 +29,7 @@ use evledger_evidence::cas::MAX_BLOB_SIZE;
 use evledger_evidence::Evidence;
 use evledger_indexer::AnyStore;
 use evledger_ledger::{Ledger, SignedCheckpoint};
+use evledger_reconciler::sink::FanOut;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::sync::watch;
 
@@ -51,6 +54,10 @@ struct Inner {
     metrics: Option<PrometheusHandle>,
     /// Checkpoints with witness cosignatures, when witnesses are configured.
     cosigned: std::sync::OnceLock<watch::Receiver<Option<Arc<SignedCheckpoint>>>>,
+    /// The sinks of attached integrations, when this process runs them.
+    fanout: std::sync::OnceLock<FanOut>,
+    /// One integration change at a time.
+    integration_lock: tokio::sync::Mutex<()>,
 }
 
 /// The index lag above which `/readyz` says the server is not ready.
@@ -76,6 +83,8 @@ impl AppState {
                 index_failure: std::sync::RwLock::new(None),
                 metrics,
                 cosigned: std::sync::OnceLock::new(),
+                fanout: std::sync::OnceLock::new(),
+                integration_lock: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -95,6 +104,26 @@ impl AppState {
     /// [`witnessing::run`]) at `/checkpoint` from now on. Set once.
     pub fn serve_cosigned(&self, published: watch::Receiver<Option<Arc<SignedCheckpoint>>>) {
         let _ = self.inner.cosigned.set(published);
+    }
+
+    /// Runs the sinks of attached integrations on `fanout` from now on, and
+    /// starts the ones on record. Set once.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors while reading the attachments.
+    pub fn run_fanout(&self, fanout: FanOut) -> Result<usize, error::ApiError> {
+        let started = integrations::start_attached(self.evidence(), &fanout, self.ledger())?;
+        let _ = self.inner.fanout.set(fanout);
+        Ok(started)
+    }
+
+    fn fanout(&self) -> Option<&FanOut> {
+        self.inner.fanout.get()
+    }
+
+    fn integration_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.inner.integration_lock
     }
 
     /// The checkpoint `/checkpoint` serves: the latest witnessed one when
@@ -169,6 +198,22 @@ pub fn router(state: AppState) -> Router {
             put(evidence::put_blob)
                 .get(evidence::get_blob)
                 .layer(DefaultBodyLimit::max(MAX_BLOB_SIZE)),
+        )
+        .route(
+            "/api/v1/integrations",
+            post(integrations::register).get(integrations::list),
+        )
+        .route(
+            "/api/v1/integrations/{name}",
+            get(integrations::get).delete(integrations::delete),
+        )
+        .route(
+            "/api/v1/integrations/{name}/attachments",
+            post(integrations::attach),
+        )
+        .route(
+            "/api/v1/integrations/{name}/attachments/{workflow}",
+            delete(integrations::detach),
         )
         .route("/api/v1/admin/backup", post(backup::backup))
         .route("/healthz", get(healthz))
