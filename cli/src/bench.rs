@@ -22,6 +22,10 @@ pub enum BenchCommand {
     Append(AppendArgs),
     /// Request inclusion and consistency proofs with concurrent clients.
     Proofs(ProofsArgs),
+    /// Fan-out to Kafka: append at a fixed rate with a Kafka sink attached,
+    /// consume the topic, and report delivery throughput and the lag from
+    /// append to consumer.
+    Fanout(crate::fanout_bench::FanoutArgs),
 }
 
 #[derive(Args)]
@@ -69,11 +73,12 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Append(args) => runtime.block_on(append(args)),
         BenchCommand::Proofs(args) => runtime.block_on(proofs(args)),
+        BenchCommand::Fanout(args) => runtime.block_on(crate::fanout_bench::run(args)),
     }
 }
 
 /// Latencies and outcome counts of one run.
-struct Summary {
+pub(crate) struct Summary {
     name: &'static str,
     elapsed: Duration,
     latencies: Vec<Duration>,
@@ -89,7 +94,7 @@ impl Summary {
         self.latencies[rank].as_secs_f64() * 1000.0
     }
 
-    fn report(&mut self, json_out: bool, extra: serde_json::Value) {
+    pub(crate) fn report(&mut self, json_out: bool, extra: serde_json::Value) {
         self.latencies.sort();
         let ok = self.latencies.len() as f64;
         let rate = ok / self.elapsed.as_secs_f64();
@@ -151,7 +156,12 @@ fn spawn_progress(
 
 /// Runs `count` requests over `clients` workers; `request(i)` performs
 /// request `i` and says whether it succeeded.
-async fn drive<F, Fut>(name: &'static str, clients: usize, count: u64, request: F) -> Summary
+pub(crate) async fn drive<F, Fut>(
+    name: &'static str,
+    clients: usize,
+    count: u64,
+    request: F,
+) -> Summary
 where
     F: Fn(u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
@@ -200,7 +210,7 @@ where
     summary
 }
 
-fn http_client(clients: usize) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn http_client(clients: usize) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .pool_max_idle_per_host(clients)
         .timeout(Duration::from_secs(30))
@@ -208,32 +218,43 @@ fn http_client(clients: usize) -> anyhow::Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
+/// Signs `count` DSSE submissions of the statements `statement(i)`;
+/// returns them and the signing time.
+pub(crate) fn signed_bodies(
+    algorithm: Algorithm,
+    count: u64,
+    statement: impl Fn(u64) -> serde_json::Value,
+) -> anyhow::Result<(Vec<bytes::Bytes>, Duration)> {
+    let key = SigningKey::generate(algorithm);
+    let public = key.public_pem()?;
+    let started = Instant::now();
+    let mut bodies = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        let payload = serde_json::to_vec(&statement(i))?;
+        let submission = dsse_submission(&key, &public, IN_TOTO_PAYLOAD_TYPE, &payload);
+        bodies.push(bytes::Bytes::from(serde_json::to_vec(&submission)?));
+    }
+    let signing = started.elapsed();
+    eprintln!(
+        "signed {count} envelopes in {:.2}s ({:.0}/s)",
+        signing.as_secs_f64(),
+        count as f64 / signing.as_secs_f64()
+    );
+    Ok((bodies, signing))
+}
+
 async fn append(args: AppendArgs) -> anyhow::Result<()> {
     // Sign everything first, so the run measures the ledger, not the client.
-    let key = SigningKey::generate(args.algorithm);
-    let public = key.public_pem()?;
     let run: u64 = rand::thread_rng().gen();
-    let signing = Instant::now();
-    let mut bodies = Vec::with_capacity(args.count as usize);
-    for i in 0..args.count {
+    let (bodies, signing) = signed_bodies(args.algorithm, args.count, |i| {
         let digest = hex::encode(Sha256::digest(format!("{run}-{i}")));
-        let statement = json!({
+        json!({
             "_type": "https://in-toto.io/Statement/v1",
             "subject": [{"name": format!("artifact-{i}.tar.gz"), "digest": {"sha256": digest}}],
             "predicateType": "https://slsa.dev/provenance/v1",
             "predicate": {"buildDefinition": {"buildType": "https://evledger.dev/bench/v1"}},
-        });
-        let payload = serde_json::to_vec(&statement)?;
-        let submission = dsse_submission(&key, &public, IN_TOTO_PAYLOAD_TYPE, &payload);
-        bodies.push(bytes::Bytes::from(serde_json::to_vec(&submission)?));
-    }
-    let signing = signing.elapsed();
-    eprintln!(
-        "signed {} envelopes in {:.2}s ({:.0}/s)",
-        args.count,
-        signing.as_secs_f64(),
-        args.count as f64 / signing.as_secs_f64()
-    );
+        })
+    })?;
 
     let client = http_client(args.clients)?;
     let url = format!("{}/api/v1/log/entries", args.url.trim_end_matches('/'));

@@ -5,6 +5,8 @@ mod bench;
 mod client;
 mod config;
 mod craft;
+mod fanout_bench;
+mod integration;
 mod monitor;
 mod reconcile;
 mod serve;
@@ -54,6 +56,13 @@ enum Command {
     /// Write a consistent copy of a running ledger's log and evidence store
     /// (admin); `serve --data-dir` opens the copy as it is.
     Backup(workflow::BackupArgs),
+    /// Integrations: where the fan-out delivers (Kafka, gRPC alert sink,
+    /// webhooks), attached to workflows (admin).
+    #[command(subcommand)]
+    Integration(integration::IntegrationCommand),
+    /// A gRPC AlertSink that verifies each event it receives and prints it
+    /// as a JSON line: for tests, and a start for your own receiver.
+    AlertReceiver(integration::AlertReceiverArgs),
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -87,6 +96,8 @@ fn main() -> std::process::ExitCode {
         Command::RobotAccount(cmd) => workflow::robot(cmd),
         Command::Att(cmd) => att::run(cmd),
         Command::Backup(args) => workflow::backup(args),
+        Command::Integration(cmd) => integration::run(cmd),
+        Command::AlertReceiver(args) => integration::alert_receiver(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Keygen(args) => craft::keygen(args),
         Command::Sign(args) => craft::sign(args),
@@ -102,5 +113,16 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_line_is_well_formed() {
+        // Clap checks flag names, ids and requirements of every subcommand.
+        super::Cli::command().debug_assert();
     }
 }

@@ -77,6 +77,11 @@ pub struct ServeArgs {
     /// Longest wait for one witness's answer, in milliseconds.
     #[arg(long, env = "EVLEDGER_WITNESS_TIMEOUT_MS", default_value_t = 5000)]
     witness_timeout_ms: u64,
+    /// Run the sinks of attached integrations (Kafka, gRPC, webhooks) in
+    /// this process. Their cursors live in this ledger's database, so only
+    /// the process serving the log runs them.
+    #[arg(long, env = "EVLEDGER_FANOUT", default_value_t = true, action = clap::ArgAction::Set)]
+    fanout: bool,
 }
 
 impl ServeArgs {
@@ -181,6 +186,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(index),
         metrics,
     );
+    let fanout = args
+        .fanout
+        .then(|| evledger_reconciler::sink::FanOut::new(ledger.clone()));
+    if let Some(fanout) = &fanout {
+        let started = state
+            .run_fanout(fanout.clone())
+            .map_err(|e| anyhow::anyhow!("starting the integration sinks: {}", e.message))?;
+        info!(sinks = started, "fan-out running");
+    }
     let reporter = state.clone();
     if reconciler.is_none() {
         info!("the index is written by a separate reconciler; this server only reads it");
@@ -231,6 +245,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = stop_tasks.send(true);
     for task in reconciling.into_iter().chain(witnessing) {
         let _ = task.await;
+    }
+    if let Some(fanout) = fanout {
+        fanout.shutdown().await;
     }
     info!("shut down: every acknowledged entry is durable");
     Ok(())

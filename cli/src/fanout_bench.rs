@@ -1,0 +1,351 @@
+//! `evledger bench fanout`: the Kafka sink under load. Creates a workflow
+//! and a Kafka integration on a running ledger, appends attestations for
+//! the workflow at a fixed rate while consuming the topic, and reports:
+//!
+//! - the lag of each entry from its append (request sent) to the consumer,
+//!   p50/p99/max, at the offered rate;
+//! - delivery throughput: a second attachment started from the beginning
+//!   of the log drains the whole backlog, timed from attach to last message.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use rand::Rng;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::bench::{http_client, signed_bodies};
+use crate::craft::Algorithm;
+
+#[derive(Args)]
+pub struct FanoutArgs {
+    /// Base URL of the ledger.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The ledger's admin token.
+    #[arg(long, env = "EVLEDGER_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Kafka bootstrap servers.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    bootstrap_servers: String,
+    /// Appends per second offered.
+    #[arg(long, default_value_t = 5000)]
+    rate: u64,
+    /// Seconds of appending.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Arrival time of each message of a topic, by key (leaf hash).
+type Arrivals = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// Consumes partition 0 of `topic` in a thread until `stop`.
+fn consume(bootstrap: &str, topic: &str, stop: Arc<AtomicBool>) -> anyhow::Result<Arrivals> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("evledger-bench-{topic}"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .context("creating the Kafka consumer")?;
+    let mut assignment = TopicPartitionList::new();
+    assignment.add_partition_offset(topic, 0, Offset::Beginning)?;
+    consumer.assign(&assignment)?;
+    let arrivals: Arrivals = Arc::default();
+    let out = arrivals.clone();
+    std::thread::spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(50)) {
+                let now = Instant::now();
+                if let Some(key) = message.key().and_then(|k| std::str::from_utf8(k).ok()) {
+                    if let Ok(mut arrivals) = out.lock() {
+                        arrivals.entry(key.to_string()).or_insert(now);
+                    }
+                }
+            }
+        }
+    });
+    Ok(arrivals)
+}
+
+async fn admin(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    raw: Option<&'static str>,
+) -> anyhow::Result<Value> {
+    let mut request = client
+        .request(method.clone(), format!("{base}{path}"))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    if let Some(raw) = raw {
+        request = request.body(raw);
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("{method} {path}"))?;
+    let status = response.status();
+    let value: Value = response.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("{method} {path}: {status} {value}");
+    }
+    Ok(value)
+}
+
+/// Waits until every key in `want` has arrived; the last arrival.
+async fn wait_all(
+    arrivals: &Arrivals,
+    want: &[String],
+    timeout: Duration,
+) -> anyhow::Result<Instant> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = {
+            let arrivals = arrivals.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            let got = want.iter().filter(|k| arrivals.contains_key(*k)).count();
+            if got == want.len() {
+                want.iter().filter_map(|k| arrivals.get(k)).max().copied()
+            } else {
+                if Instant::now() > deadline {
+                    bail!("only {got} of {} messages arrived", want.len());
+                }
+                None
+            }
+        };
+        if let Some(last) = last {
+            return Ok(last);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank].as_secs_f64() * 1000.0
+}
+
+/// Runs the benchmark.
+pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
+    let base = args.url.trim_end_matches('/').to_string();
+    let token = args.token.trim().to_string();
+    let client = http_client(args.clients)?;
+    let run: u32 = rand::thread_rng().gen();
+    let workflow = format!("bench-{run:08x}");
+    let live_topic = format!("evledger.bench.{run:08x}.live");
+    let drain_topic = format!("evledger.bench.{run:08x}.drain");
+    let post = reqwest::Method::POST;
+    admin(
+        &client,
+        &base,
+        &token,
+        post.clone(),
+        "/api/v1/workflows",
+        Some(json!({"name": workflow, "project": "bench"})),
+        None,
+    )
+    .await?;
+    admin(
+        &client,
+        &base,
+        &token,
+        reqwest::Method::PUT,
+        &format!("/api/v1/workflows/{workflow}/contract"),
+        None,
+        Some("schemaVersion: v1\n"),
+    )
+    .await?;
+    admin(
+        &client,
+        &base,
+        &token,
+        post.clone(),
+        "/api/v1/integrations",
+        Some(json!({"name": workflow, "kind": "kafka", "settings": {"bootstrapServers": args.bootstrap_servers}})),
+        None,
+    )
+    .await?;
+    let attachments = format!("/api/v1/integrations/{workflow}/attachments");
+    admin(
+        &client,
+        &base,
+        &token,
+        post.clone(),
+        &attachments,
+        Some(json!({"workflow": workflow, "topic": live_topic})),
+        None,
+    )
+    .await?;
+
+    let count = args.rate * args.seconds;
+    let (bodies, _) = signed_bodies(Algorithm::Ed25519, count, |i| {
+        let name = format!("bench-{run}-{i}");
+        json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{"name": name, "digest": {"sha256": hex::encode(Sha256::digest(name.as_bytes()))}}],
+            "predicateType": "https://evledger.dev/attestation/v1",
+            "predicate": {
+                "workflow": {"name": workflow, "project": "bench"},
+                "contractRevision": 1,
+                "runner": {"type": "RUNNER_TYPE_UNSPECIFIED"},
+            },
+        })
+    })?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let live = consume(&args.bootstrap_servers, &live_topic, stop.clone())?;
+
+    // Paced appends: entry i is sent at start + i/rate.
+    let bodies = Arc::new(bodies);
+    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let next = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(AtomicU64::new(0));
+    let url = format!("{base}/api/v1/log/entries");
+    let authorization = format!("Bearer {token}");
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..args.clients.max(1) {
+        let (client, url, bodies, sent_at, next, failures, authorization) = (
+            client.clone(),
+            url.clone(),
+            bodies.clone(),
+            sent_at.clone(),
+            next.clone(),
+            failures.clone(),
+            authorization.clone(),
+        );
+        let rate = args.rate.max(1);
+        workers.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    break;
+                }
+                let due = started + Duration::from_secs_f64(i as f64 / rate as f64);
+                tokio::time::sleep_until(due.into()).await;
+                let sent = Instant::now();
+                let answer = client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .header("authorization", authorization.as_str())
+                    .body(bodies[i as usize].clone())
+                    .send()
+                    .await;
+                let leaf = match answer {
+                    Ok(r) if r.status().as_u16() == 201 => r
+                        .json::<Value>()
+                        .await
+                        .ok()
+                        .and_then(|v| v["leafHash"].as_str().map(str::to_string)),
+                    _ => None,
+                };
+                match leaf {
+                    Some(leaf) => {
+                        if let Ok(mut sent_at) = sent_at.lock() {
+                            sent_at.insert(leaf, sent);
+                        }
+                    }
+                    None => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+    let append_seconds = started.elapsed().as_secs_f64();
+    let sent_at = sent_at
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
+    let keys: Vec<String> = sent_at.keys().cloned().collect();
+    eprintln!(
+        "appended {} in {append_seconds:.2}s ({:.0}/s); waiting for the consumer",
+        keys.len(),
+        keys.len() as f64 / append_seconds
+    );
+    wait_all(&live, &keys, Duration::from_secs(120)).await?;
+    let mut lags: Vec<Duration> = {
+        let arrivals = live.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        keys.iter()
+            .filter_map(|k| Some(arrivals.get(k)?.saturating_duration_since(*sent_at.get(k)?)))
+            .collect()
+    };
+    lags.sort();
+
+    // Throughput: a second sink drains the whole workflow from the start.
+    let drain = consume(&args.bootstrap_servers, &drain_topic, stop.clone())?;
+    let drainer = format!("{workflow}-drain");
+    admin(
+        &client,
+        &base,
+        &token,
+        post.clone(),
+        "/api/v1/integrations",
+        Some(json!({"name": drainer, "kind": "kafka", "settings": {"bootstrapServers": args.bootstrap_servers}})),
+        None,
+    )
+    .await?;
+    let attached = Instant::now();
+    admin(
+        &client,
+        &base,
+        &token,
+        post,
+        &format!("/api/v1/integrations/{drainer}/attachments"),
+        Some(json!({"workflow": workflow, "topic": drain_topic, "from": "start"})),
+        None,
+    )
+    .await?;
+    let last = wait_all(&drain, &keys, Duration::from_secs(300)).await?;
+    let drain_seconds = last.duration_since(attached).as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+
+    let summary = json!({
+        "benchmark": "fanout-kafka",
+        "offeredPerSecond": args.rate,
+        "appended": keys.len(),
+        "appendFailures": failures.load(Ordering::Relaxed),
+        "appendedPerSecond": keys.len() as f64 / append_seconds,
+        "lagMs": {"p50": percentile(&lags, 0.5), "p99": percentile(&lags, 0.99), "max": percentile(&lags, 1.0)},
+        "drainEventsPerSecond": keys.len() as f64 / drain_seconds,
+        "drainSeconds": drain_seconds,
+    });
+    if args.json {
+        println!("{summary}");
+    } else {
+        println!(
+            "fanout-kafka: {} appended at {:.0}/s (offered {}/s, {} failed); lag append->consumer ms p50 {:.1} p99 {:.1} max {:.1}; backlog drain {:.0} events/s",
+            keys.len(),
+            keys.len() as f64 / append_seconds,
+            args.rate,
+            failures.load(Ordering::Relaxed),
+            percentile(&lags, 0.5),
+            percentile(&lags, 0.99),
+            percentile(&lags, 1.0),
+            keys.len() as f64 / drain_seconds,
+        );
+    }
+    Ok(())
+}
