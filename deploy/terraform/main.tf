@@ -16,6 +16,7 @@ module "manifests" {
   storage_class        = var.storage_class
   redis_url            = var.redis_url
   kafka_bootstrap      = var.kafka_bootstrap
+  sink_egress          = var.sink_egress
   ledger_resources     = var.ledger_resources
   reconciler_resources = var.reconciler_resources
 }

@@ -7,3 +7,8 @@ output "objects" {
   description = "Names of the Kubernetes objects applied."
   value       = keys(module.manifests.manifests)
 }
+
+output "kafka_bootstrap_servers" {
+  description = "Bootstrap servers to register a Kafka integration with (evledger integration register kafka)."
+  value       = module.manifests.kafka_bootstrap_servers
+}

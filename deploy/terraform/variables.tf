@@ -56,6 +56,15 @@ variable "kafka_bootstrap" {
   default     = []
 }
 
+variable "sink_egress" {
+  description = "Other fan-out destinations the ledger may reach (webhooks, gRPC alert receivers), as CIDR and TCP port."
+  type = list(object({
+    cidr = string
+    port = number
+  }))
+  default = []
+}
+
 variable "ledger_resources" {
   description = "Ledger container requests and limits."
   type = object({

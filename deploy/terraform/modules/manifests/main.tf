@@ -244,6 +244,7 @@ locals {
         egress = concat(
           [local.dns_egress, local.redis_egress],
           length(var.kafka_bootstrap) == 0 ? [] : [{ to = [{ ipBlock = { cidr = "0.0.0.0/0" } }], ports = [{ protocol = "TCP", port = var.kafka_port }] }],
+          [for d in var.sink_egress : { to = [{ ipBlock = { cidr = d.cidr } }], ports = [{ protocol = "TCP", port = d.port }] }],
         )
       }
     }

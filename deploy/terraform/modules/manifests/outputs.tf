@@ -12,3 +12,8 @@ output "redis_url" {
   description = "The Redis the index lives in."
   value       = local.redis_url
 }
+
+output "kafka_bootstrap_servers" {
+  description = "The Kafka bootstrap servers the ledger may reach, comma-separated: pass them to `evledger integration register kafka --bootstrap-servers`."
+  value       = join(",", var.kafka_bootstrap)
+}

@@ -96,6 +96,19 @@ variable "kafka_port" {
   default     = 9092
 }
 
+variable "sink_egress" {
+  description = "Other destinations the ledger's fan-out may reach (webhooks, gRPC alert receivers): a CIDR and a TCP port each."
+  type = list(object({
+    cidr = string
+    port = number
+  }))
+  default = []
+  validation {
+    condition     = alltrue([for d in var.sink_egress : can(cidrhost(d.cidr, 0)) && d.port > 0 && d.port < 65536])
+    error_message = "each sink_egress entry needs a valid CIDR and a port from 1 to 65535."
+  }
+}
+
 variable "ledger_resources" {
   description = "CPU and memory requests and limits of the ledger container."
   type = object({
