@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use evledger_ledger::checkpoint::verify_payload;
 use evledger_ledger::{leaf_hash, CheckpointVerifier, InclusionProof, Ledger};
-use evledger_reconciler::sink::{BoxFuture, EntryEvent, Sink, SinkFailure};
+use evledger_reconciler::sink::{one_by_one, BoxFuture, EntryEvent, Sink, SinkFailure};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataValue;
@@ -204,12 +204,7 @@ impl GrpcSink {
 
 impl Sink for GrpcSink {
     fn deliver<'a>(&'a self, events: &'a [EntryEvent]) -> BoxFuture<'a, Result<(), SinkFailure>> {
-        Box::pin(async move {
-            for (i, event) in events.iter().enumerate() {
-                self.call(event).await.map_err(|e| SinkFailure::at(i, e))?;
-            }
-            Ok(())
-        })
+        Box::pin(one_by_one(events, |event| self.call(event)))
     }
 }
 

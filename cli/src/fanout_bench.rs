@@ -80,34 +80,64 @@ fn consume(bootstrap: &str, topic: &str, stop: Arc<AtomicBool>) -> anyhow::Resul
     Ok(arrivals)
 }
 
-async fn admin(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<Value>,
-    raw: Option<&'static str>,
-) -> anyhow::Result<Value> {
-    let mut request = client
-        .request(method.clone(), format!("{base}{path}"))
-        .bearer_auth(token);
-    if let Some(body) = body {
-        request = request.json(&body);
+/// The ledger's admin API.
+struct Admin {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: reqwest::Body,
+    ) -> anyhow::Result<Value> {
+        let response = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status();
+        let value: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{method} {path}: {status} {value}");
+        }
+        Ok(value)
     }
-    if let Some(raw) = raw {
-        request = request.body(raw);
+
+    async fn post(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        self.send(reqwest::Method::POST, path, body.to_string().into())
+            .await
     }
-    let response = request
-        .send()
-        .await
-        .with_context(|| format!("{method} {path}"))?;
-    let status = response.status();
-    let value: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        bail!("{method} {path}: {status} {value}");
+
+    /// Registers Kafka integration `name` and attaches it to `workflow`,
+    /// delivering to `topic` from `from` (`now` or `start`).
+    async fn kafka_sink(
+        &self,
+        name: &str,
+        bootstrap: &str,
+        workflow: &str,
+        topic: &str,
+        from: &str,
+    ) -> anyhow::Result<()> {
+        self.post(
+            "/api/v1/integrations",
+            json!({"name": name, "kind": "kafka", "settings": {"bootstrapServers": bootstrap}}),
+        )
+        .await?;
+        self.post(
+            &format!("/api/v1/integrations/{name}/attachments"),
+            json!({"workflow": workflow, "topic": topic, "from": from}),
+        )
+        .await?;
+        Ok(())
     }
-    Ok(value)
 }
 
 /// Waits until every key in `want` has arrived; the last arrival.
@@ -154,46 +184,28 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let workflow = format!("bench-{run:08x}");
     let live_topic = format!("evledger.bench.{run:08x}.live");
     let drain_topic = format!("evledger.bench.{run:08x}.drain");
-    let post = reqwest::Method::POST;
-    admin(
-        &client,
-        &base,
-        &token,
-        post.clone(),
+    let api = Admin {
+        client: client.clone(),
+        base: base.clone(),
+        token: token.clone(),
+    };
+    api.post(
         "/api/v1/workflows",
-        Some(json!({"name": workflow, "project": "bench"})),
-        None,
+        json!({"name": workflow, "project": "bench"}),
     )
     .await?;
-    admin(
-        &client,
-        &base,
-        &token,
+    api.send(
         reqwest::Method::PUT,
         &format!("/api/v1/workflows/{workflow}/contract"),
-        None,
-        Some("schemaVersion: v1\n"),
+        "schemaVersion: v1\n".into(),
     )
     .await?;
-    admin(
-        &client,
-        &base,
-        &token,
-        post.clone(),
-        "/api/v1/integrations",
-        Some(json!({"name": workflow, "kind": "kafka", "settings": {"bootstrapServers": args.bootstrap_servers}})),
-        None,
-    )
-    .await?;
-    let attachments = format!("/api/v1/integrations/{workflow}/attachments");
-    admin(
-        &client,
-        &base,
-        &token,
-        post.clone(),
-        &attachments,
-        Some(json!({"workflow": workflow, "topic": live_topic})),
-        None,
+    api.kafka_sink(
+        &workflow,
+        &args.bootstrap_servers,
+        &workflow,
+        &live_topic,
+        "now",
     )
     .await?;
 
@@ -296,26 +308,13 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
 
     // Throughput: a second sink drains the whole workflow from the start.
     let drain = consume(&args.bootstrap_servers, &drain_topic, stop.clone())?;
-    let drainer = format!("{workflow}-drain");
-    admin(
-        &client,
-        &base,
-        &token,
-        post.clone(),
-        "/api/v1/integrations",
-        Some(json!({"name": drainer, "kind": "kafka", "settings": {"bootstrapServers": args.bootstrap_servers}})),
-        None,
-    )
-    .await?;
     let attached = Instant::now();
-    admin(
-        &client,
-        &base,
-        &token,
-        post,
-        &format!("/api/v1/integrations/{drainer}/attachments"),
-        Some(json!({"workflow": workflow, "topic": drain_topic, "from": "start"})),
-        None,
+    api.kafka_sink(
+        &format!("{workflow}-drain"),
+        &args.bootstrap_servers,
+        &workflow,
+        &drain_topic,
+        "start",
     )
     .await?;
     let last = wait_all(&drain, &keys, Duration::from_secs(300)).await?;

@@ -26,12 +26,8 @@ pub enum IntegrationCommand {
     Detach {
         #[command(flatten)]
         endpoint: Endpoint,
-        /// Integration name.
-        #[arg(long)]
-        integration: String,
-        /// Workflow name.
-        #[arg(long)]
-        workflow: String,
+        #[command(flatten)]
+        attachment: AttachmentRef,
     },
     /// Integrations, their attachments, cursors and lag (never secrets).
     List {
@@ -124,16 +120,23 @@ pub enum RegisterCommand {
     },
 }
 
+/// An integration and a workflow it is (to be) attached to.
 #[derive(Args)]
-pub struct AttachArgs {
-    #[command(flatten)]
-    endpoint: Endpoint,
+pub struct AttachmentRef {
     /// Integration name.
     #[arg(long)]
     integration: String,
     /// Workflow whose entries it receives.
     #[arg(long)]
     workflow: String,
+}
+
+#[derive(Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    endpoint: Endpoint,
+    #[command(flatten)]
+    attachment: AttachmentRef,
     /// Kafka topic (default: the integration's default topic).
     #[arg(long)]
     topic: Option<String>,
@@ -176,8 +179,11 @@ pub fn run(command: IntegrationCommand) -> anyhow::Result<()> {
         IntegrationCommand::Attach(args) => attach(args),
         IntegrationCommand::Detach {
             endpoint,
-            integration,
-            workflow,
+            attachment:
+                AttachmentRef {
+                    integration,
+                    workflow,
+                },
         } => {
             let value = endpoint.send(
                 reqwest::Method::DELETE,
@@ -312,8 +318,12 @@ fn names(list: &Value) -> String {
 }
 
 fn attach(args: AttachArgs) -> anyhow::Result<()> {
+    let AttachmentRef {
+        integration,
+        workflow,
+    } = args.attachment;
     let mut body = json!({
-        "workflow": args.workflow,
+        "workflow": workflow,
         "kinds": args.kinds,
         "predicateTypes": args.predicate_types,
         "from": if args.from_start { "start" } else { "now" },
@@ -323,17 +333,13 @@ fn attach(args: AttachArgs) -> anyhow::Result<()> {
     }
     let value = args.endpoint.send(
         reqwest::Method::POST,
-        &format!("/api/v1/integrations/{}/attachments", args.integration),
+        &format!("/api/v1/integrations/{integration}/attachments"),
         Some((serde_json::to_vec(&body)?, "application/json")),
     )?;
     args.endpoint.print(
         &value,
         &["INTEGRATION", "WORKFLOW", "STARTS AT"],
-        &[vec![
-            args.integration,
-            args.workflow,
-            value["delivered"].to_string(),
-        ]],
+        &[vec![integration, workflow, value["delivered"].to_string()]],
     );
     Ok(())
 }

@@ -27,6 +27,15 @@ struct Flaky {
     seen: Mutex<Vec<EntryEvent>>,
 }
 
+impl Flaky {
+    fn new(flaky: usize) -> Arc<Self> {
+        Arc::new(Self {
+            flaky: Mutex::new(flaky),
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+}
+
 impl Sink for Flaky {
     fn deliver<'a>(&'a self, events: &'a [EntryEvent]) -> BoxFuture<'a, Result<(), SinkFailure>> {
         Box::pin(async move {
@@ -62,10 +71,7 @@ async fn a_failing_sink_gets_every_entry_in_order_and_its_cursor_moves() {
     }
     let fanout = FanOut::new(ledger.clone());
     assert_eq!(fanout.create_cursor("s", StartAt::Index(0)).unwrap(), 0);
-    let sink = Arc::new(Flaky {
-        flaky: Mutex::new(3),
-        seen: Mutex::new(Vec::new()),
-    });
+    let sink = Flaky::new(3);
     fanout.start("s", sink.clone(), Filter::default());
     for i in 20..30 {
         ledger
@@ -126,10 +132,7 @@ async fn a_new_sink_starts_now_and_keeps_its_cursor_across_a_reopen() {
         5,
         "an existing cursor stays"
     );
-    let sink = Arc::new(Flaky {
-        flaky: Mutex::new(0),
-        seen: Mutex::new(Vec::new()),
-    });
+    let sink = Flaky::new(0);
     fanout.start("s", sink.clone(), Filter::default());
     ledger.append(b"new".to_vec()).await.unwrap();
     wait_for("the new entry", || fanout.cursor("s").unwrap() == Some(6)).await;

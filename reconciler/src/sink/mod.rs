@@ -75,6 +75,23 @@ pub trait Sink: Send + Sync {
     fn deliver<'a>(&'a self, events: &'a [EntryEvent]) -> BoxFuture<'a, Result<(), SinkFailure>>;
 }
 
+/// Delivers `events` one at a time, in order, with `send`, stopping at the
+/// first failure: the building block of sinks without batching.
+///
+/// # Errors
+///
+/// The first failure, with the count delivered before it.
+pub async fn one_by_one<'a, F, Fut>(events: &'a [EntryEvent], send: F) -> Result<(), SinkFailure>
+where
+    F: Fn(&'a EntryEvent) -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    for (i, event) in events.iter().enumerate() {
+        send(event).await.map_err(|e| SinkFailure::at(i, e))?;
+    }
+    Ok(())
+}
+
 /// Which entries a sink takes: each list that is not empty must hold the
 /// entry's value (kind, predicate type, workflow).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

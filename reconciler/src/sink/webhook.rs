@@ -18,7 +18,7 @@ use reqwest::Url;
 use sha2::Sha256;
 
 use super::event::STRUCTURED_CONTENT_TYPE;
-use super::{BoxFuture, EntryEvent, Sink, SinkFailure};
+use super::{one_by_one, BoxFuture, EntryEvent, Sink, SinkFailure};
 
 /// Header carrying the body's HMAC.
 pub const SIGNATURE_HEADER: &str = "X-Evledger-Signature";
@@ -156,12 +156,7 @@ impl WebhookSink {
 
 impl Sink for WebhookSink {
     fn deliver<'a>(&'a self, events: &'a [EntryEvent]) -> BoxFuture<'a, Result<(), SinkFailure>> {
-        Box::pin(async move {
-            for (i, event) in events.iter().enumerate() {
-                self.post(event).await.map_err(|e| SinkFailure::at(i, e))?;
-            }
-            Ok(())
-        })
+        Box::pin(one_by_one(events, |event| self.post(event)))
     }
 }
 
