@@ -142,9 +142,9 @@ impl Target {
     ) -> Result<Arc<dyn Sink>, String> {
         let sink: Arc<dyn Sink> = match self {
             Self::Kafka(s) => Arc::new(KafkaSink::new(
-                s.client_config(secrets.get(KAFKA_SASL_PASSWORD)),
+                s,
+                secrets.get(KAFKA_SASL_PASSWORD),
                 &s.topic(settings.topic.as_deref()),
-                s.mode,
             )?),
             Self::Grpc(s) => Arc::new(GrpcSink::new(
                 &s.endpoint(secrets.get(alert::secret::CLIENT_KEY))?,

@@ -77,6 +77,10 @@ pub enum RegisterCommand {
         /// CloudEvents mode: binary (attributes in headers) or structured.
         #[arg(long, default_value = "binary")]
         mode: String,
+        /// Milliseconds the broker may take to acknowledge a message
+        /// before the sink retries it (default 30000).
+        #[arg(long)]
+        message_timeout_ms: Option<u64>,
     },
     /// A gRPC AlertSink receiver (TLS only).
     Grpc {
@@ -225,6 +229,7 @@ fn register(command: RegisterCommand) -> anyhow::Result<()> {
             sasl_password_file,
             default_topic,
             mode,
+            message_timeout_ms,
         } => {
             settings.insert("bootstrapServers".into(), json!(bootstrap_servers));
             settings.insert("tls".into(), json!(tls));
@@ -237,6 +242,9 @@ fn register(command: RegisterCommand) -> anyhow::Result<()> {
             insert(&mut settings, "saslUsername", sasl_username);
             insert(&mut settings, "defaultTopic", default_topic);
             settings.insert("mode".into(), json!(mode));
+            if let Some(ms) = message_timeout_ms {
+                settings.insert("messageTimeoutMs".into(), json!(ms));
+            }
             insert(
                 &mut secrets,
                 "saslPassword",

@@ -65,6 +65,11 @@ pub struct KafkaSettings {
     /// Binary or structured CloudEvents.
     #[serde(default)]
     pub mode: Mode,
+    /// How long the broker may take to acknowledge a message before the
+    /// round fails and is retried, in milliseconds (default
+    /// [`MESSAGE_TIMEOUT`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_timeout_ms: Option<u64>,
 }
 
 impl KafkaSettings {
@@ -88,6 +93,12 @@ impl KafkaSettings {
         }
         if let Some(topic) = &self.default_topic {
             validate_topic(topic)?;
+        }
+        if self
+            .message_timeout_ms
+            .is_some_and(|ms| !(100..=900_000).contains(&ms))
+        {
+            return Err("messageTimeoutMs must be from 100 to 900000".into());
         }
         match &self.sasl_mechanism {
             None if self.sasl_username.is_some() || sasl_password.is_some() => {
@@ -220,26 +231,31 @@ impl std::fmt::Debug for KafkaSink {
 }
 
 impl KafkaSink {
-    /// An idempotent producer to `topic` of the broker `config` names.
+    /// An idempotent producer to `topic` of the broker `settings` name.
     ///
     /// # Errors
     ///
     /// A configuration librdkafka refuses.
-    pub fn new(mut config: ClientConfig, topic: &str, mode: Mode) -> Result<Self, String> {
+    pub fn new(
+        settings: &KafkaSettings,
+        sasl_password: Option<&str>,
+        topic: &str,
+    ) -> Result<Self, String> {
         validate_topic(topic)?;
+        let timeout = settings
+            .message_timeout_ms
+            .unwrap_or(MESSAGE_TIMEOUT.as_millis() as u64);
+        let mut config = settings.client_config(sasl_password);
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "5")
-            .set(
-                "message.timeout.ms",
-                MESSAGE_TIMEOUT.as_millis().to_string(),
-            );
+            .set("message.timeout.ms", timeout.to_string());
         let producer = config.create().map_err(|e| e.to_string())?;
         Ok(Self {
             producer,
             topic: topic.to_string(),
-            mode,
+            mode: settings.mode,
         })
     }
 
@@ -315,6 +331,7 @@ mod tests {
             sasl_username: None,
             default_topic: None,
             mode: Mode::Binary,
+            message_timeout_ms: None,
         }
     }
 
