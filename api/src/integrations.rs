@@ -276,17 +276,9 @@ pub(crate) async fn register(
     let secrets = Secrets(new.secrets);
     let target = Target::parse(&new.kind, &new.settings, &secrets)?;
     let evidence = state.evidence().clone();
-    let name = new.name.clone();
-    // Refuse a taken name before reaching out to the endpoint.
-    blocking(move || match evidence.store().integration(&name)? {
-        Some(_) => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "exists",
-            format!("integration {name:?} exists"),
-        )),
-        None => Ok(()),
-    })
-    .await?;
+    let (name, kind) = (new.name.clone(), new.kind.clone());
+    // Refuse a bad or taken name before reaching out to the endpoint.
+    blocking(move || Ok(evidence.check_new_integration(&name, &kind)?)).await?;
     target.probe(&secrets).await?;
     let evidence = state.evidence().clone();
     let integration = blocking(move || {

@@ -5,7 +5,10 @@
 //! - the lag of each entry from its append (request sent) to the consumer,
 //!   p50/p99/max, at the offered rate;
 //! - delivery throughput: a second attachment started from the beginning
-//!   of the log drains the whole backlog, timed from attach to last message.
+//!   of the log drains the whole backlog, timed from attach to last message;
+//! - the baseline of both, measured in the same run on the same broker: an
+//!   idempotent producer writing messages of the same size straight to a
+//!   topic, paced at the same rate (lag) and unpaced (throughput).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,6 +61,8 @@ fn consume(bootstrap: &str, topic: &str, stop: Arc<AtomicBool>) -> anyhow::Resul
         .set("bootstrap.servers", bootstrap)
         .set("group.id", format!("evledger-bench-{topic}"))
         .set("enable.auto.commit", "false")
+        // Measure the sink, not the consumer's long poll (500 ms by default).
+        .set("fetch.wait.max.ms", "10")
         .create()
         .context("creating the Kafka consumer")?;
     let mut assignment = TopicPartitionList::new();
@@ -165,6 +170,76 @@ async fn wait_all(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The broker alone: `count` messages of `size` bytes produced straight
+/// to `topic`, paced at `rate` (returns the sorted lags to the consumer),
+/// then `count` more unpaced (returns messages per second).
+async fn baseline(
+    bootstrap: &str,
+    topic: &str,
+    count: u64,
+    rate: u64,
+    size: usize,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<(Vec<Duration>, f64)> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", bootstrap);
+    evledger_reconciler::sink::kafka::ensure_topic(&config, topic, 1)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let producer: rdkafka::producer::FutureProducer = config
+        .clone()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create()?;
+    let arrivals = consume(bootstrap, topic, stop)?;
+    let payload = vec![b'x'; size];
+    let send = |i: u64| {
+        let key = format!("{i}");
+        producer
+            .send_result(
+                rdkafka::producer::FutureRecord::to(topic)
+                    .key(&key)
+                    .payload(&payload),
+            )
+            .map_err(|(e, _)| anyhow::anyhow!("enqueue: {e}"))
+    };
+    let started = Instant::now();
+    let mut sent_at = Vec::with_capacity(count as usize);
+    let mut pending = Vec::with_capacity(count as usize);
+    for i in 0..count {
+        tokio::time::sleep_until(
+            (started + Duration::from_secs_f64(i as f64 / rate as f64)).into(),
+        )
+        .await;
+        sent_at.push(Instant::now());
+        pending.push(send(i)?);
+    }
+    for delivery in pending.drain(..) {
+        let _ = delivery.await;
+    }
+    let keys: Vec<String> = (0..count).map(|i| i.to_string()).collect();
+    wait_all(&arrivals, &keys, Duration::from_secs(120)).await?;
+    let mut lags: Vec<Duration> = {
+        let arrivals = arrivals.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        keys.iter()
+            .zip(&sent_at)
+            .filter_map(|(k, sent)| Some(arrivals.get(k)?.saturating_duration_since(*sent)))
+            .collect()
+    };
+    lags.sort();
+    let burst = Instant::now();
+    for i in count..2 * count {
+        pending.push(send(i)?);
+    }
+    for delivery in pending {
+        if !matches!(delivery.await, Ok(Ok(_))) {
+            bail!("the broker refused a baseline message");
+        }
+    }
+    Ok((lags, count as f64 / burst.elapsed().as_secs_f64()))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -319,31 +394,54 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     .await?;
     let last = wait_all(&drain, &keys, Duration::from_secs(300)).await?;
     let drain_seconds = last.duration_since(attached).as_secs_f64();
+    let drain_rate = keys.len() as f64 / drain_seconds;
+
+    eprintln!("baseline: the same rate and size straight to the broker");
+    let size = bodies.first().map_or(1024, |b| b.len());
+    let (base_lags, base_rate) = baseline(
+        &args.bootstrap_servers,
+        &format!("evledger.bench.{run:08x}.baseline"),
+        keys.len() as u64,
+        args.rate.max(1),
+        size,
+        stop.clone(),
+    )
+    .await?;
     stop.store(true, Ordering::Relaxed);
 
+    let p = |lags: &[Duration], q| percentile(lags, q);
     let summary = json!({
         "benchmark": "fanout-kafka",
         "offeredPerSecond": args.rate,
         "appended": keys.len(),
         "appendFailures": failures.load(Ordering::Relaxed),
         "appendedPerSecond": keys.len() as f64 / append_seconds,
-        "lagMs": {"p50": percentile(&lags, 0.5), "p99": percentile(&lags, 0.99), "max": percentile(&lags, 1.0)},
-        "drainEventsPerSecond": keys.len() as f64 / drain_seconds,
-        "drainSeconds": drain_seconds,
+        "lagMs": {"p50": p(&lags, 0.5), "p99": p(&lags, 0.99), "max": p(&lags, 1.0)},
+        "drainEventsPerSecond": drain_rate,
+        "baseline": {
+            "lagMs": {"p50": p(&base_lags, 0.5), "p99": p(&base_lags, 0.99), "max": p(&base_lags, 1.0)},
+            "producePerSecond": base_rate,
+        },
     });
     if args.json {
         println!("{summary}");
     } else {
         println!(
-            "fanout-kafka: {} appended at {:.0}/s (offered {}/s, {} failed); lag append->consumer ms p50 {:.1} p99 {:.1} max {:.1}; backlog drain {:.0} events/s",
+            "fanout-kafka: {} appended at {:.0}/s (offered {}/s, {} failed)\n  lag append->consumer ms p50 {:.1} p99 {:.1} max {:.1}; baseline produce->consumer p50 {:.1} p99 {:.1} max {:.1} (p50 {:.1}x)\n  backlog drain {:.0} events/s; baseline unpaced produce {:.0} msgs/s ({:.2}x)",
             keys.len(),
             keys.len() as f64 / append_seconds,
             args.rate,
             failures.load(Ordering::Relaxed),
-            percentile(&lags, 0.5),
-            percentile(&lags, 0.99),
-            percentile(&lags, 1.0),
-            keys.len() as f64 / drain_seconds,
+            p(&lags, 0.5),
+            p(&lags, 0.99),
+            p(&lags, 1.0),
+            p(&base_lags, 0.5),
+            p(&base_lags, 0.99),
+            p(&base_lags, 1.0),
+            p(&lags, 0.5) / p(&base_lags, 0.5).max(0.001),
+            drain_rate,
+            base_rate,
+            drain_rate / base_rate,
         );
     }
     Ok(())

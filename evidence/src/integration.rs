@@ -14,19 +14,14 @@ use crate::{contract, Evidence, EvidenceError};
 pub const KINDS: [&str; 3] = ["kafka", "grpc", "webhook"];
 
 impl Evidence {
-    /// Registers an integration.
+    /// Checks that an integration `name` of `kind` could be registered:
+    /// before reaching out to its endpoint, say.
     ///
     /// # Errors
     ///
     /// [`EvidenceError::Invalid`] for a bad name or kind,
     /// [`EvidenceError::Exists`] if the name is taken.
-    pub fn register_integration(
-        &self,
-        name: &str,
-        kind: &str,
-        settings: serde_json::Value,
-        secrets: Secrets,
-    ) -> Result<Integration, EvidenceError> {
+    pub fn check_new_integration(&self, name: &str, kind: &str) -> Result<(), EvidenceError> {
         if !contract::is_valid_name(name) {
             return Err(EvidenceError::Invalid(format!(
                 "integration name {name:?} must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -43,6 +38,23 @@ impl Evidence {
                 "integration {name:?} exists"
             )));
         }
+        Ok(())
+    }
+
+    /// Registers an integration.
+    ///
+    /// # Errors
+    ///
+    /// [`EvidenceError::Invalid`] for a bad name or kind,
+    /// [`EvidenceError::Exists`] if the name is taken.
+    pub fn register_integration(
+        &self,
+        name: &str,
+        kind: &str,
+        settings: serde_json::Value,
+        secrets: Secrets,
+    ) -> Result<Integration, EvidenceError> {
+        self.check_new_integration(name, kind)?;
         let integration = Integration {
             name: name.to_string(),
             kind: kind.to_string(),

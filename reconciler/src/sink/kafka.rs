@@ -25,6 +25,8 @@ pub const DEFAULT_TOPIC: &str = "evledger.entries";
 /// How long the broker may take to acknowledge a message before the round
 /// fails and is retried.
 pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Entries per round: one acknowledgement round trip covers them all.
+pub const BATCH: usize = 1024;
 /// How long registration waits for the broker's metadata.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -284,6 +286,10 @@ impl KafkaSink {
 }
 
 impl Sink for KafkaSink {
+    fn batch(&self) -> usize {
+        BATCH
+    }
+
     fn deliver<'a>(&'a self, events: &'a [EntryEvent]) -> BoxFuture<'a, Result<(), SinkFailure>> {
         Box::pin(async move {
             let mut pending = Vec::with_capacity(events.len());

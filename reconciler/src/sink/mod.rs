@@ -39,7 +39,7 @@ use tracing::{info, warn};
 
 pub use event::EntryEvent;
 
-/// Entries read per round.
+/// Entries read per round, unless the sink asks for another number.
 pub const DEFAULT_BATCH: usize = 256;
 /// First retry delay after a failed delivery.
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
@@ -73,6 +73,12 @@ impl SinkFailure {
 pub trait Sink: Send + Sync {
     /// Delivers `events` in order and returns once all are acknowledged.
     fn deliver<'a>(&'a self, events: &'a [EntryEvent]) -> BoxFuture<'a, Result<(), SinkFailure>>;
+
+    /// Most entries read per round: more amortizes a sink's round trip,
+    /// fewer bounds what a crash makes it deliver again.
+    fn batch(&self) -> usize {
+        DEFAULT_BATCH
+    }
 }
 
 /// Delivers `events` one at a time, in order, with `send`, stopping at the
@@ -216,7 +222,11 @@ impl Tailer {
                 .set(size.saturating_sub(next) as f64);
             if next >= size {
                 tokio::select! {
-                    _ = updates.changed() => {}
+                    changed = updates.changed() => {
+                        if changed.is_err() {
+                            return; // the ledger is closing
+                        }
+                    }
                     _ = stop.changed() => {}
                 }
                 continue;
@@ -365,9 +375,9 @@ impl FanOut {
         let tailer = Tailer {
             name: name.to_string(),
             ledger: self.ledger.clone(),
+            batch: sink.batch().max(1),
             sink,
             filter,
-            batch: DEFAULT_BATCH,
         };
         let task = tokio::spawn(tailer.run(stopped));
         info!(sink = name, "sink started");
