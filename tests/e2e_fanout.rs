@@ -20,6 +20,7 @@ use evledger_ledger::CheckpointVerifier;
 use hmac::{Hmac, Mac};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
+use rdkafka::producer::Producer;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -283,7 +284,30 @@ impl Broker {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Starts the broker and waits until it answers metadata requests. A
+    /// restarted tansu sometimes comes up with its SQLite storage task dead
+    /// (every request fails with `UnableToSend`); such a broker is killed
+    /// and started again, as an operator would.
     fn restart(&mut self) {
+        for _ in 0..5 {
+            self.spawn();
+            let probe: rdkafka::producer::BaseProducer = ClientConfig::new()
+                .set("bootstrap.servers", self.bootstrap())
+                .create()
+                .expect("probe client");
+            if probe
+                .client()
+                .fetch_metadata(None, Duration::from_secs(5))
+                .is_ok()
+            {
+                return;
+            }
+            self.kill();
+        }
+        panic!("the broker never answered metadata requests; see its log");
+    }
+
+    fn spawn(&mut self) {
         let listener = format!("tcp://127.0.0.1:{}", self.port);
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -445,15 +469,38 @@ fn kafka_gets_every_entry_in_order_through_a_broker_outage() {
         acked.len()
     );
 
-    wait_for("every entry in Kafka", Duration::from_secs(120), || {
+    let complete = || {
         let got: HashSet<String> = arrivals
             .lock()
             .expect("arrivals")
             .iter()
             .map(|(_, h)| h.clone())
             .collect();
-        acked.keys().all(|h| got.contains(h))
-    });
+        acked.keys().filter(|h| !got.contains(*h)).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while complete() > 0 {
+        if Instant::now() > deadline {
+            // The last lines of a log, without the repeats of one error.
+            let tail = |path: PathBuf| {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let lines: Vec<&str> = text
+                    .lines()
+                    .filter(|l| !l.contains("UnableToSend") && !l.contains("SendError"))
+                    .filter(|l| !l.contains("librdkafka"))
+                    .collect();
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            };
+            panic!(
+                "{} of {} acknowledged entries never reached Kafka\nledger log:\n{}\nbroker log:\n{}",
+                complete(),
+                acked.len(),
+                tail(dir.path().join("log.log")),
+                tail(dir.path().join("tansu.log")),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     stop_consumer.store(true, Ordering::SeqCst);
     assert_complete_in_order(&acked, &arrivals.lock().expect("arrivals"));
 

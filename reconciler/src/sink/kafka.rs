@@ -7,6 +7,7 @@
 //! the broker has acknowledged each of them; the sink's cursor moves only
 //! past the leading run of acknowledged messages.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -16,6 +17,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
+use tracing::warn;
 
 use super::event::{DATA_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE};
 use super::{BoxFuture, EntryEvent, Sink, SinkFailure};
@@ -218,7 +220,10 @@ pub async fn ensure_topic(
 
 /// Produces to one topic.
 pub struct KafkaSink {
-    producer: FutureProducer,
+    /// The producer's configuration, to build a new one after a fatal error.
+    config: ClientConfig,
+    /// Shared with the rounds in flight; replaced after a fatal error.
+    producer: std::sync::RwLock<Arc<FutureProducer>>,
     topic: String,
     mode: Mode,
 }
@@ -255,10 +260,39 @@ impl KafkaSink {
             .set("message.timeout.ms", timeout.to_string());
         let producer = config.create().map_err(|e| e.to_string())?;
         Ok(Self {
-            producer,
+            config,
+            producer: std::sync::RwLock::new(Arc::new(producer)),
             topic: topic.to_string(),
             mode: settings.mode,
         })
+    }
+
+    fn producer(&self) -> Result<Arc<FutureProducer>, SinkFailure> {
+        self.producer
+            .read()
+            .map(|p| p.clone())
+            .map_err(|_| SinkFailure::at(0, "producer lock poisoned"))
+    }
+
+    /// Replaces the producer after a failed round. The round is sent again
+    /// from the cursor anyway, and a fresh idempotence session (a new
+    /// producer id) carries nothing of the failure into the retry: not a
+    /// fatal error, which leaves a producer refusing everything, nor an
+    /// epoch bump after timed-out messages, which some brokers (tansu 0.6)
+    /// mishandle.
+    fn renew(&self, producer: &FutureProducer) {
+        let fatal = producer.client().fatal_error();
+        match self.config.create::<FutureProducer>() {
+            Ok(fresh) => {
+                if let Ok(mut slot) = self.producer.write() {
+                    *slot = Arc::new(fresh);
+                }
+                if let Some((code, reason)) = fatal {
+                    warn!(topic = %self.topic, %code, %reason, "Kafka producer hit a fatal error; replaced it");
+                }
+            }
+            Err(e) => warn!(topic = %self.topic, error = %e, "replacing the Kafka producer failed"),
+        }
     }
 
     fn headers(&self, event: &EntryEvent) -> OwnedHeaders {
@@ -292,35 +326,51 @@ impl Sink for KafkaSink {
 
     fn deliver<'a>(&'a self, events: &'a [EntryEvent]) -> BoxFuture<'a, Result<(), SinkFailure>> {
         Box::pin(async move {
-            let mut pending = Vec::with_capacity(events.len());
-            let mut refused = None;
-            for (i, event) in events.iter().enumerate() {
-                let key = event.id();
-                let value = match self.mode {
-                    Mode::Binary => event.data_json(),
-                    Mode::Structured => event.structured_json(None),
-                };
-                let record = FutureRecord::to(&self.topic)
-                    .key(&key)
-                    .payload(&value)
-                    .headers(self.headers(event));
-                match self.producer.send_result(record) {
-                    Ok(delivery) => pending.push(delivery),
-                    Err((e, _)) => {
-                        refused = Some(SinkFailure::at(i, format!("enqueue: {e}")));
-                        break;
-                    }
-                }
+            let producer = self.producer()?;
+            let result = self.send_all(&producer, events).await;
+            if result.is_err() {
+                self.renew(&producer);
             }
-            for (i, delivery) in pending.into_iter().enumerate() {
-                match delivery.await {
-                    Ok(Ok(_)) => {}
-                    Ok(Err((e, _))) => return Err(SinkFailure::at(i, e)),
-                    Err(_) => return Err(SinkFailure::at(i, "the producer went away")),
-                }
-            }
-            refused.map_or(Ok(()), Err)
+            result
         })
+    }
+}
+
+impl KafkaSink {
+    /// Sends every event, then waits for each acknowledgement in order.
+    async fn send_all(
+        &self,
+        producer: &FutureProducer,
+        events: &[EntryEvent],
+    ) -> Result<(), SinkFailure> {
+        let mut pending = Vec::with_capacity(events.len());
+        let mut refused = None;
+        for (i, event) in events.iter().enumerate() {
+            let key = event.id();
+            let value = match self.mode {
+                Mode::Binary => event.data_json(),
+                Mode::Structured => event.structured_json(None),
+            };
+            let record = FutureRecord::to(&self.topic)
+                .key(&key)
+                .payload(&value)
+                .headers(self.headers(event));
+            match producer.send_result(record) {
+                Ok(delivery) => pending.push(delivery),
+                Err((e, _)) => {
+                    refused = Some(SinkFailure::at(i, format!("enqueue: {e}")));
+                    break;
+                }
+            }
+        }
+        for (i, delivery) in pending.into_iter().enumerate() {
+            match delivery.await {
+                Ok(Ok(_)) => {}
+                Ok(Err((e, _))) => return Err(SinkFailure::at(i, e)),
+                Err(_) => return Err(SinkFailure::at(i, "the producer went away")),
+            }
+        }
+        refused.map_or(Ok(()), Err)
     }
 }
 
