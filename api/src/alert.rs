@@ -124,7 +124,7 @@ pub fn to_proto(event: &EntryEvent) -> proto::Event {
         id: event.id(),
         source: event.origin.to_string(),
         subject: event.workflow.clone().unwrap_or_default(),
-        data_content_type: "application/json".into(),
+        data_content_type: evledger_reconciler::sink::event::DATA_CONTENT_TYPE.into(),
         data: Some(proto::EntryData {
             log_index: event.log_index,
             leaf_hash: event.leaf_hash.to_vec(),

@@ -302,7 +302,7 @@ fn listing(
         .map(|a| {
             let name = sink_name(&a.integration, &a.workflow);
             let cursor = ledger.sink_cursor(&name).ok().flatten();
-            let running = fanout.is_some_and(|f| f.names().contains(&name));
+            let running = fanout.is_some_and(|f| f.is_running(&name));
             json!({
                 "workflow": a.workflow,
                 "settings": a.settings,

@@ -85,13 +85,18 @@ pub(crate) struct Summary {
     failures: u64,
 }
 
+/// The `p` quantile (0 to 1) of sorted durations, in milliseconds.
+pub(crate) fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank].as_secs_f64() * 1000.0
+}
+
 impl Summary {
     fn percentile(&self, p: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return 0.0;
-        }
-        let rank = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies[rank].as_secs_f64() * 1000.0
+        percentile_ms(&self.latencies, p)
     }
 
     pub(crate) fn report(&mut self, json_out: bool, extra: serde_json::Value) {

@@ -24,7 +24,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::bench::{http_client, signed_bodies};
+use crate::bench::{http_client, percentile_ms, signed_bodies};
 use crate::craft::Algorithm;
 
 #[derive(Args)]
@@ -242,14 +242,6 @@ async fn baseline(
     Ok((lags, count as f64 / burst.elapsed().as_secs_f64()))
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[rank].as_secs_f64() * 1000.0
-}
-
 /// Runs the benchmark.
 pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let base = args.url.trim_end_matches('/').to_string();
@@ -409,7 +401,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     .await?;
     stop.store(true, Ordering::Relaxed);
 
-    let p = |lags: &[Duration], q| percentile(lags, q);
+    let p = |lags: &[Duration], q| percentile_ms(lags, q);
     let summary = json!({
         "benchmark": "fanout-kafka",
         "offeredPerSecond": args.rate,

@@ -381,6 +381,34 @@ impl Ledger {
             ))
             .into());
         }
+        let leaf = self
+            .store
+            .entry(index)?
+            .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} missing")))?;
+        let proof = self.prove_leaf(index, tree_size, &leaf)?;
+        Ok((leaf, proof))
+    }
+
+    /// Proves that `leaf`, read by the caller at `index`, is in the tree of
+    /// `tree_size`, and checks the proof against that leaf and the root.
+    /// For callers that already hold the leaf (a tailer reading a batch).
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::inclusion_proof`]; [`ProofError`] if `leaf` is not the
+    /// leaf at `index`.
+    pub fn prove_leaf(
+        &self,
+        index: u64,
+        tree_size: u64,
+        leaf: &[u8],
+    ) -> Result<InclusionProof, LedgerError> {
+        if index >= tree_size {
+            return Err(ProofError::OutOfRange(format!(
+                "log index {index} is not below tree size {tree_size}"
+            ))
+            .into());
+        }
         let root = self.root_at(tree_size)?;
         let reader = TileHashes::committed(&self.store);
         let proof = InclusionProof {
@@ -389,12 +417,8 @@ impl Ledger {
             root,
             hashes: proof::prove_inclusion(index, tree_size, &reader)?,
         };
-        let leaf = self
-            .store
-            .entry(index)?
-            .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} missing")))?;
-        proof.verify(&leaf_hash(&leaf))?;
-        Ok((leaf, proof))
+        proof.verify(&leaf_hash(leaf))?;
+        Ok(proof)
     }
 
     /// Proves the tree of `first` is a prefix of the tree of `last`, and

@@ -79,7 +79,7 @@ struct StructuredJson<'a> {
     evledgerkind: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     deliverytime: Option<u64>,
-    data: &'a RawValue,
+    data: &'a DataJson<'a>,
 }
 
 impl EntryEvent {
@@ -88,10 +88,10 @@ impl EntryEvent {
         hex::encode(self.leaf_hash)
     }
 
-    /// The event data (JSON), the payload of binary-mode messages.
-    pub fn data_json(&self) -> Vec<u8> {
-        // The leaf is canonical JSON written by the ledger; should it ever
-        // not parse, it is carried as a JSON string rather than dropped.
+    /// Runs `f` on the event data. The leaf is canonical JSON written by
+    /// the ledger; should it ever not parse, it is carried as a JSON string
+    /// rather than dropped.
+    fn with_data<R>(&self, f: impl FnOnce(&DataJson<'_>) -> R) -> R {
         let quoted;
         let entry: &RawValue = match serde_json::from_slice::<&RawValue>(&self.leaf) {
             Ok(raw) => raw,
@@ -101,14 +101,18 @@ impl EntryEvent {
                 &quoted
             }
         };
-        let data = DataJson {
+        f(&DataJson {
             log_index: self.log_index,
             leaf_hash: self.id(),
             entry,
             checkpoint: &self.checkpoint,
             inclusion_proof: InclusionProofJson::from(&self.proof),
-        };
-        serde_json::to_vec(&data).unwrap_or_default()
+        })
+    }
+
+    /// The event data (JSON), the payload of binary-mode messages.
+    pub fn data_json(&self) -> Vec<u8> {
+        self.with_data(|data| serde_json::to_vec(data).unwrap_or_default())
     }
 
     /// The context attributes, in the order of the table above; binary
@@ -133,23 +137,21 @@ impl EntryEvent {
     /// seconds), when given, is carried as the `deliverytime` extension so
     /// that a signature over the body covers it.
     pub fn structured_json(&self, delivery_time: Option<u64>) -> Vec<u8> {
-        let data = self.data_json();
-        let Ok(data) = serde_json::from_slice::<&RawValue>(&data) else {
-            return Vec::new();
-        };
-        let event = StructuredJson {
-            specversion: SPEC_VERSION,
-            kind: EVENT_TYPE,
-            id: self.id(),
-            source: &self.origin,
-            subject: self.workflow.as_deref(),
-            datacontenttype: DATA_CONTENT_TYPE,
-            evledgerlogindex: self.log_index.to_string(),
-            evledgerkind: &self.kind,
-            deliverytime: delivery_time,
-            data,
-        };
-        serde_json::to_vec(&event).unwrap_or_default()
+        self.with_data(|data| {
+            serde_json::to_vec(&StructuredJson {
+                specversion: SPEC_VERSION,
+                kind: EVENT_TYPE,
+                id: self.id(),
+                source: &self.origin,
+                subject: self.workflow.as_deref(),
+                datacontenttype: DATA_CONTENT_TYPE,
+                evledgerlogindex: self.log_index.to_string(),
+                evledgerkind: &self.kind,
+                deliverytime: delivery_time,
+                data,
+            })
+            .unwrap_or_default()
+        })
     }
 }
 

@@ -180,14 +180,15 @@ impl Tailer {
             if !self.filter.matches(&keys) {
                 continue;
             }
-            let (leaf, proof) = self.ledger.proven_entry(index, checkpoint.size)?;
+            // The leaf just read is the one proven: no second read.
+            let proof = self.ledger.prove_leaf(index, checkpoint.size, leaf)?;
             events.push(EntryEvent {
                 origin: origin.clone(),
                 log_index: index,
-                leaf_hash: leaf_hash(&leaf),
+                leaf_hash: leaf_hash(leaf),
                 kind: key_value(&keys, "kind:").unwrap_or_default(),
                 workflow: key_value(&keys, "workflow:"),
-                leaf,
+                leaf: leaf.clone(),
                 proof,
                 checkpoint: note.clone(),
             });
@@ -203,20 +204,23 @@ impl Tailer {
         let sink = this.name.clone();
         let mut updates = this.ledger.subscribe();
         let mut backoff = Backoff::new();
-        loop {
-            if *stop.borrow() {
-                return;
-            }
-            let next = match this.ledger.sink_cursor(&this.name) {
-                Ok(cursor) => cursor.unwrap_or(0),
+        // The tailer is its cursor's only writer: read it once, then keep
+        // it here and write each move through.
+        let mut next = loop {
+            match this.ledger.sink_cursor(&this.name) {
+                Ok(cursor) => break cursor.unwrap_or(0),
                 Err(e) => {
                     warn!(sink = %this.name, error = %e, "reading the sink cursor failed");
                     if sleep_or_stop(backoff.next_delay(), &mut stop).await {
                         return;
                     }
-                    continue;
                 }
-            };
+            }
+        };
+        loop {
+            if *stop.borrow() {
+                return;
+            }
             let size = this.ledger.checkpoint().size;
             metrics::gauge!("evledger_sink_lag", "sink" => sink.clone())
                 .set(size.saturating_sub(next) as f64);
@@ -270,16 +274,13 @@ impl Tailer {
             metrics::counter!("evledger_sink_delivered_total", "sink" => sink.clone())
                 .increment(delivered as u64);
             if cursor > next {
+                // A failed write only means these entries go out again
+                // after a restart.
                 if let Err(e) = this.ledger.set_sink_cursor(&this.name, cursor, false) {
                     warn!(sink = %this.name, error = %e, "saving the sink cursor failed");
                 }
+                next = cursor;
             }
-            metrics::gauge!("evledger_sink_lag", "sink" => sink.clone()).set(
-                this.ledger
-                    .checkpoint()
-                    .size
-                    .saturating_sub(cursor.max(next)) as f64,
-            );
             match failure {
                 None => backoff = Backoff::new(),
                 Some(failure) => {
@@ -429,6 +430,14 @@ impl FanOut {
         for running in all {
             let _ = running.task.await;
         }
+    }
+
+    /// Whether sink `name` is running.
+    pub fn is_running(&self, name: &str) -> bool {
+        self.running
+            .lock()
+            .map(|running| running.contains_key(name))
+            .unwrap_or(false)
     }
 
     /// Names of the running sinks, sorted.
