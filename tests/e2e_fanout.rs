@@ -559,7 +559,11 @@ impl Receiver {
                         .to_string()
                 };
                 let signature = header("x-evledger-signature");
+                // The MAC covers "<timestamp header>.<body>".
+                let timestamp = header("x-evledger-timestamp");
                 let mut mac = HmacSha256::new_from_slice(secret).expect("hmac");
+                mac.update(timestamp.as_bytes());
+                mac.update(b".");
                 mac.update(&body);
                 let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
                 if signature != expected {
@@ -569,7 +573,6 @@ impl Receiver {
                 let event: Value = serde_json::from_slice(&body).expect("CloudEvent JSON");
                 assert_eq!(event["type"], "dev.evledger.entry.v1");
                 assert_eq!(event["subject"], WORKFLOW);
-                let timestamp = header("x-evledger-timestamp");
                 assert_eq!(
                     event["deliverytime"].to_string(),
                     timestamp,
@@ -710,12 +713,15 @@ fn webhook_delivery_resumes_from_its_cursor_after_kill_9() {
     // Every delivery was signed right; a tampered one is refused.
     assert_eq!(receiver.refused.load(Ordering::SeqCst), 0);
     let (_, _, body, signature) = receiver.deliveries.lock().expect("deliveries")[0].clone();
+    let timestamp =
+        serde_json::from_slice::<Value>(&body).expect("event")["deliverytime"].to_string();
     let mut tampered = body.clone();
     let at = tampered.iter().position(|b| *b == b'"').expect("a quote") + 1;
     tampered[at] ^= 1;
     let replay = |body: Vec<u8>| {
         anonymous_http()
             .post(&receiver.url)
+            .header("x-evledger-timestamp", &timestamp)
             .header("x-evledger-signature", &signature)
             .body(body)
             .send()

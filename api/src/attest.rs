@@ -1,25 +1,48 @@
 //! Who may append what: the admin appends any valid entry; a robot account
 //! appends only evledger attestations for its workflow, and every evledger
-//! attestation must meet the contract revision it names (checked here, on
-//! the server, before the append).
+//! attestation must name the latest contract revision of its workflow and
+//! meet it (checked here, on the server, before the append). An
+//! attestation naming an older revision is refused (422
+//! `contract_outdated`): an admin who tightens a contract tightens it for
+//! every push from then on.
+//!
+//! The append itself goes through the push gate
+//! ([`evledger_evidence::Evidence::append_gated`]), which checks again, at
+//! the moment of the append, that the robot account is live and the
+//! revision still the latest.
 
 use axum::http::StatusCode;
 use evledger_evidence::attestation::{check, Predicate, PREDICATE_TYPE};
-use evledger_evidence::Contract;
+use evledger_evidence::{Contract, EvidenceError, PushCheck};
 use evledger_ledger::entry::{Entry, EntryBody};
+use evledger_ledger::Appended;
 
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::AppState;
 
-/// Refuses `entry` from `caller` unless it may be appended: 403 for a
-/// robot pushing anything but its workflow's attestations, 422 listing
-/// every unmet requirement of the contract.
-pub(crate) async fn enforce(
+/// Appends `entry` from `caller` if it may be appended (see [`enforce`]),
+/// through the push gate: 401 if the robot account is revoked by then, 422
+/// `contract_outdated` if the contract got a new revision by then.
+pub(crate) async fn append(
     state: &AppState,
     caller: &Caller,
-    entry: &Entry,
-) -> Result<(), ApiError> {
+    entry: Entry,
+) -> Result<Appended, ApiError> {
+    let check = enforce(state, caller, &entry).await?;
+    Ok(state.evidence().append_gated(check, entry.leaf).await?)
+}
+
+/// Refuses `entry` from `caller` unless it may be appended: 403 for a
+/// robot pushing anything but its workflow's attestations, 422
+/// `contract_outdated` for an attestation naming an older revision than
+/// the latest, 422 `contract_unmet` listing every unmet requirement of the
+/// contract. Returns what the push gate must check again at the append.
+async fn enforce(state: &AppState, caller: &Caller, entry: &Entry) -> Result<PushCheck, ApiError> {
+    let robot = match caller {
+        Caller::Admin => None,
+        Caller::Robot(robot) => Some(robot.id.clone()),
+    };
     let statement = match &entry.body {
         EntryBody::Dsse(dsse) => dsse.statement.clone(),
         EntryBody::Contract(_) => None,
@@ -32,7 +55,10 @@ pub(crate) async fn enforce(
         .flatten();
     let (Some(statement), Some(predicate)) = (statement, predicate) else {
         return match caller {
-            Caller::Admin => Ok(()),
+            Caller::Admin => Ok(PushCheck {
+                robot,
+                contract: None,
+            }),
             Caller::Robot(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
@@ -50,13 +76,10 @@ pub(crate) async fn enforce(
     crate::blocking(move || {
         let record = evidence.workflow(&workflow)?;
         let revision = evidence
-            .store()
-            .revision(&workflow, Some(predicate.contract_revision))?
-            .ok_or_else(|| {
-                ApiError::contract_unmet(vec![format!(
-                    "workflow {workflow:?} has no contract revision {}",
-                    predicate.contract_revision
-                )])
+            .enforced_revision(&workflow, predicate.contract_revision)
+            .map_err(|e| match e {
+                EvidenceError::NotFound(m) => ApiError::contract_unmet(vec![m]),
+                other => other.into(),
             })?;
         let contract: Contract = serde_json::from_value(revision.contract)
             .map_err(|e| ApiError::internal(e.to_string()))?;
@@ -75,7 +98,10 @@ pub(crate) async fn enforce(
             evidence.cas(),
         ));
         if unmet.is_empty() {
-            Ok(())
+            Ok(PushCheck {
+                robot,
+                contract: Some((workflow, revision.revision)),
+            })
         } else {
             Err(ApiError::contract_unmet(unmet))
         }

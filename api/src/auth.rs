@@ -1,12 +1,26 @@
 //! Who is calling: `Authorization: Bearer <token>` is the admin token
 //! configured at start, or a robot account's token. Reads of the log are
 //! public; every write needs one of the two.
+//!
+//! Writes are authenticated before their body is read: the
+//! [`authenticate_writes`] middleware runs in front of every route, refuses
+//! a write without a valid token (401) before any extractor touches the
+//! body, and leaves the [`Caller`] in the request's extensions, where the
+//! [`Caller`] and [`Admin`] extractors find it: the token is looked up once
+//! per request. Writes anyone may make are listed in [`PUBLIC_WRITES`].
 
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use evledger_evidence::{token_hash, RobotAccount};
 
 use crate::error::ApiError;
 use crate::AppState;
+
+/// Paths whose POST anyone may call: they search, they write nothing.
+pub(crate) const PUBLIC_WRITES: &[&str] = &["/api/v1/index/retrieve"];
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -19,6 +33,35 @@ pub(crate) enum Caller {
 
 fn unauthorized(message: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+}
+
+/// Whether a request with `method` to `path` must carry a token before its
+/// body is read: every method but the reads, except [`PUBLIC_WRITES`].
+fn needs_token(method: &Method, path: &str) -> bool {
+    let read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    !read && !PUBLIC_WRITES.contains(&path)
+}
+
+/// Middleware: authenticates every write before its body is read (401
+/// without a valid token), and hands the [`Caller`] on in the request's
+/// extensions. Reads and [`PUBLIC_WRITES`] pass untouched.
+pub(crate) async fn authenticate_writes(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    if !needs_token(request.method(), request.uri().path()) {
+        return next.run(request).await;
+    }
+    match caller(&state, request.headers()).await {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        // The body is never read: hyper closes the connection after this
+        // answer rather than wait for it.
+        Err(e) => e.into_response(),
+    }
 }
 
 /// The caller of a write, or 401.
@@ -49,14 +92,40 @@ pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Call
         .ok_or_else(|| unauthorized("the token is unknown or revoked"))
 }
 
-/// The caller, who must be the admin (401 without a token, 403 for a robot).
-pub(crate) async fn admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    match caller(state, headers).await? {
+fn require_admin(caller: Caller) -> Result<(), ApiError> {
+    match caller {
         Caller::Admin => Ok(()),
         Caller::Robot(_) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "this operation needs the admin token",
         )),
+    }
+}
+
+/// Extractor: the caller [`authenticate_writes`] found, or (on a route
+/// it lets through, a read) the caller the headers name, else 401. Put it
+/// before the body among a handler's arguments: extractors run in order.
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        caller(state, &parts.headers).await
+    }
+}
+
+/// Extractor: the caller is the admin (401 without a token, 403 for a
+/// robot account).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        require_admin(Caller::from_request_parts(parts, state).await?).map(|()| Admin)
     }
 }

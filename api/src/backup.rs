@@ -2,7 +2,10 @@
 //! copy of the log and of the evidence store, taken while serving, that
 //! `evledger serve --data-dir <dir>` opens as it is (with the signing key
 //! given separately: keys are not copied). The search index is not copied;
-//! it rebuilds from the log.
+//! it rebuilds from the log. The log's copy is marked as a copy: served, it
+//! refuses appends until resumed from the latest published checkpoint
+//! (`serve --resume-from`), because the live log may have published larger
+//! trees since (see `Ledger::resume`).
 //!
 //! Order matters: the evidence database first (each recorded contract
 //! revision's entry is then in the log's copy), then the log (a RocksDB
@@ -14,7 +17,7 @@ use std::path::PathBuf;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -31,10 +34,9 @@ pub(crate) struct BackupRequest {
 
 pub(crate) async fn backup(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: auth::Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    auth::admin(&state, &headers).await?;
     let body = body.map_err(crate::error::body_error)?;
     let request: BackupRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;

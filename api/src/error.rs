@@ -112,6 +112,7 @@ impl From<EntryError> for ApiError {
             EntryError::BadKey(_) => "bad_verifier",
             EntryError::SignatureInvalid(_) => "signature_invalid",
             EntryError::UnusedVerifier(_) => "verifier_mismatch",
+            EntryError::RepeatedSignature { .. } => "repeated_signature",
             EntryError::Statement(_) => "bad_statement",
             EntryError::Invalid(_) => "invalid_entry",
         };
@@ -143,6 +144,16 @@ impl From<LedgerError> for ApiError {
             LedgerError::Closed => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "shutting_down",
+                e.to_string(),
+            ),
+            LedgerError::Restored { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "log_restored",
+                e.to_string(),
+            ),
+            LedgerError::Fatal(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "sequencer_failed",
                 e.to_string(),
             ),
             other => Self::internal(other.to_string()),

@@ -9,24 +9,23 @@
 //! | `GET /api/v1/workflows/{name}/contract[?revision=N]` | anyone |
 //! | `POST`, `GET /api/v1/workflows/{name}/robot-accounts` | admin |
 //! | `DELETE /api/v1/robot-accounts/{id}`             | admin  |
-//! | `PUT /cas/sha256/{hex}`                          | admin or robot |
-//! | `GET`, `HEAD /cas/sha256/{hex}`                  | anyone |
 
 use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use evledger_evidence::{CasError, EvidenceError, Revision};
+use evledger_evidence::{EvidenceError, Revision};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::auth::Admin;
+use crate::blocking;
 use crate::error::ApiError;
 use crate::AppState;
-use crate::{auth, blocking};
 
 impl From<EvidenceError> for ApiError {
     fn from(e: EvidenceError) -> Self {
@@ -37,27 +36,18 @@ impl From<EvidenceError> for ApiError {
             }
             EvidenceError::NotFound(m) => Self::not_found(m),
             EvidenceError::Exists(m) => Self::new(StatusCode::CONFLICT, "exists", m),
+            EvidenceError::Revoked(_) => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the token is unknown or revoked",
+            ),
+            EvidenceError::ContractOutdated { .. } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "contract_outdated",
+                e.to_string(),
+            ),
             EvidenceError::Ledger(l) => l.into(),
             EvidenceError::Storage(m) => Self::internal(m),
-        }
-    }
-}
-
-impl From<CasError> for ApiError {
-    fn from(e: CasError) -> Self {
-        match e {
-            CasError::BadDigest(_) => Self::bad_request(e.to_string()),
-            CasError::Mismatch { .. } => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "digest_mismatch",
-                e.to_string(),
-            ),
-            CasError::TooLarge(_) => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "blob_too_large",
-                e.to_string(),
-            ),
-            CasError::Io(_) => Self::internal(e.to_string()),
         }
     }
 }
@@ -78,10 +68,9 @@ pub(crate) fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T
 /// `POST /api/v1/workflows`.
 pub(crate) async fn create_workflow(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
     let body = body.map_err(crate::error::body_error)?;
     let new: NewWorkflow = json_body(&body)?;
     let evidence = state.evidence().clone();
@@ -123,10 +112,9 @@ fn revision_json(revision: &Revision) -> serde_json::Value {
 pub(crate) async fn update_contract(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    _admin: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
     let body = body.map_err(crate::error::body_error)?;
     let (revision, created) = state.evidence().update_contract(&name, &body).await?;
     let status = if created {
@@ -160,9 +148,8 @@ pub(crate) async fn get_contract(
 pub(crate) async fn create_robot(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    _admin: Admin,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
     let evidence = state.evidence().clone();
     let (robot, token) = blocking(move || Ok(evidence.create_robot(&name)?)).await?;
     let mut value = serde_json::to_value(robot).unwrap_or_default();
@@ -174,9 +161,8 @@ pub(crate) async fn create_robot(
 pub(crate) async fn list_robots(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    headers: HeaderMap,
+    _admin: Admin,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
     let evidence = state.evidence().clone();
     let robots = blocking(move || {
         evidence.workflow(&name)?;
@@ -186,76 +172,14 @@ pub(crate) async fn list_robots(
     Ok(Json(json!({ "robotAccounts": robots })).into_response())
 }
 
-/// `DELETE /api/v1/robot-accounts/{id}`: revokes.
+/// `DELETE /api/v1/robot-accounts/{id}`: revokes. Once this has answered,
+/// no push with the account's token appends (the push gate, see
+/// [`evledger_evidence::Evidence::append_gated`]).
 pub(crate) async fn revoke_robot(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    headers: HeaderMap,
+    _admin: Admin,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
-    let evidence = state.evidence().clone();
-    let robot = blocking(move || Ok(evidence.revoke_robot(&id)?)).await?;
+    let robot = state.evidence().revoke_robot(&id).await?;
     Ok(Json(robot).into_response())
-}
-
-/// `PUT /cas/sha256/{hex}`: stored only if the body hashes to the name.
-pub(crate) async fn put_blob(
-    State(state): State<AppState>,
-    Path(digest): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    auth::caller(&state, &headers).await?;
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            CasError::TooLarge(evledger_evidence::cas::MAX_BLOB_SIZE + 1).into()
-        } else {
-            ApiError::bad_request(rejection.body_text())
-        }
-    })?;
-    let evidence = state.evidence().clone();
-    let size = body.len();
-    let (digest, created) = blocking(move || {
-        let created = evidence.cas().put(&digest, &body)?;
-        Ok((digest, created))
-    })
-    .await?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        Json(json!({"digest": format!("sha256:{digest}"), "size": size})),
-    )
-        .into_response())
-}
-
-/// `GET` (and `HEAD`) `/cas/sha256/{hex}`.
-pub(crate) async fn get_blob(
-    State(state): State<AppState>,
-    Path(digest): Path<String>,
-) -> Result<Response, ApiError> {
-    let evidence = state.evidence().clone();
-    let name = digest.clone();
-    let blob = blocking(move || Ok(evidence.cas().get(&name)?))
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no blob sha256:{digest}")))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (
-                header::HeaderName::from_static("x-evledger-digest"),
-                format!("sha256:{digest}"),
-            ),
-            (header::ETAG, format!("\"sha256:{digest}\"")),
-            (
-                header::CACHE_CONTROL,
-                "public, max-age=31536000, immutable".to_string(),
-            ),
-        ],
-        blob,
-    )
-        .into_response())
 }

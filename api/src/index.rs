@@ -3,6 +3,12 @@
 //! The API server never writes the index; the reconciler does. A query may
 //! ask to wait (bounded) until the index covers a log index it just wrote
 //! (`minLogIndex`), for read-your-writes.
+//!
+//! Work per request is bounded whoever asks (see [`evledger_indexer::search`]):
+//! the index walk by its scan budget and deadline (a page cut short says
+//! `"partial": true` with a `partialReason` and carries a `nextCursor`), the
+//! entry reads by the page size, the proofs by `MAX_PROOF_HITS`. Embedded
+//! index reads, entry reads and proofs run off the async workers.
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +17,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use evledger_indexer::search::{execute, SearchError, SearchQuery};
+use evledger_indexer::search::{execute, Page, Plan, SearchError, SearchQuery};
 use evledger_indexer::{AnyStore, IndexError, IndexStore};
 use serde_json::{json, Value};
 
@@ -39,6 +45,20 @@ impl From<IndexError> for ApiError {
             "index_unavailable",
             e.to_string(),
         )
+    }
+}
+
+/// Runs `plan`; on the embedded store (RocksDB reads) off the async workers.
+async fn search(store: &AnyStore, plan: Plan) -> Result<Page, ApiError> {
+    match store {
+        AnyStore::Redis(_) => Ok(execute(store, &plan).await?),
+        AnyStore::Embedded(_) => {
+            let store = store.clone();
+            let runtime = tokio::runtime::Handle::current();
+            // A blocking-pool thread is outside the async context, so it may
+            // block on the (synchronous inside) embedded store's futures.
+            crate::blocking(move || Ok(runtime.block_on(execute(&store, &plan))?)).await
+        }
     }
 }
 
@@ -83,39 +103,54 @@ pub(crate) async fn retrieve(
         }
     }
 
-    let (hits, next) = execute(store, &plan).await?;
+    let page = search(store, plan).await?;
     let checkpoint = state.ledger().checkpoint();
-    let mut results = Vec::with_capacity(hits.len());
-    for index in hits {
-        let missing = || {
-            ApiError::internal(format!(
-                "the index names entry {index}, which the log does not have"
-            ))
-        };
-        // With proofs, the ledger reads the leaf once for both.
-        let (leaf, proof) = if query.proofs {
-            if index >= checkpoint.size {
-                return Err(missing());
+    let proofs = query.proofs;
+    let size = checkpoint.size;
+    let reader = state.clone();
+    // At most pageSize entry reads, and at most MAX_PROOF_HITS proofs
+    // (the plan shortened the page), off the async workers.
+    let hits = page.hits.clone();
+    let results = crate::blocking(move || {
+        let mut results = Vec::with_capacity(hits.len());
+        for index in hits {
+            let missing = || {
+                ApiError::internal(format!(
+                    "the index names entry {index}, which the log does not have"
+                ))
+            };
+            // With proofs, the ledger reads the leaf once for both.
+            let (leaf, proof) = if proofs {
+                if index >= size {
+                    return Err(missing());
+                }
+                let (leaf, proof) = reader.ledger().proven_entry(index, size)?;
+                (leaf, Some(proof))
+            } else {
+                (reader.ledger().entry(index)?.ok_or_else(missing)?, None)
+            };
+            let mut hit = json!({
+                "logIndex": index,
+                "leafHash": hex::encode(evledger_ledger::leaf_hash(&leaf)),
+            });
+            if let Some(proof) = proof {
+                hit["inclusionProof"] =
+                    json!(evledger_ledger::proof::InclusionProofJson::from(&proof));
             }
-            let (leaf, proof) = state.ledger().proven_entry(index, checkpoint.size)?;
-            (leaf, Some(proof))
-        } else {
-            (state.ledger().entry(index)?.ok_or_else(missing)?, None)
-        };
-        let mut hit = json!({
-            "logIndex": index,
-            "leafHash": hex::encode(evledger_ledger::leaf_hash(&leaf)),
-        });
-        if let Some(proof) = proof {
-            hit["inclusionProof"] = json!(evledger_ledger::proof::InclusionProofJson::from(&proof));
+            results.push(hit);
         }
-        results.push(hit);
-    }
+        Ok(results)
+    })
+    .await?;
     let mut answer = json!({
         "results": results,
-        "nextCursor": next,
+        "nextCursor": page.next,
+        "partial": page.partial.is_some(),
         "indexedThrough": indexed,
     });
+    if let Some(partial) = page.partial {
+        answer["partialReason"] = json!(partial.as_str());
+    }
     if query.proofs {
         answer["checkpoint"] = json!(checkpoint.note);
     }

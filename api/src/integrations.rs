@@ -14,13 +14,19 @@
 //! Settings are checked, and the endpoint reached, before anything is
 //! stored. Secrets are write-only: answers and logs name them, never show
 //! them.
+//!
+//! Every change (register, delete, attach, detach) holds the integration
+//! lock from its first check to its last write, and runs in a task of its
+//! own: a client that hangs up cannot stop it halfway (between the cursor
+//! and the attachment record, say, or before the sink starts).
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use evledger_evidence::{Attachment, Evidence, Integration, Secrets};
@@ -33,8 +39,9 @@ use serde_json::json;
 use tracing::{info, warn};
 
 use crate::alert::{self, GrpcSettings, GrpcSink};
+use crate::auth::Admin;
 use crate::error::ApiError;
-use crate::{auth, blocking, AppState};
+use crate::{blocking, AppState};
 
 /// Secret holding a Kafka SASL password.
 pub const KAFKA_SASL_PASSWORD: &str = "saslPassword";
@@ -248,6 +255,16 @@ fn fanout(state: &AppState) -> Result<&FanOut, ApiError> {
     })
 }
 
+/// Runs `work` in a task of its own, so that it finishes even if the
+/// client hangs up (axum then drops the handler's future).
+async fn to_the_end<T: Send + 'static>(
+    work: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| ApiError::internal(format!("integration task failed: {e}")))?
+}
+
 fn json_body<T: serde::de::DeserializeOwned>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<T, ApiError> {
@@ -268,21 +285,24 @@ pub(crate) struct NewIntegration {
 /// `POST /api/v1/integrations`.
 pub(crate) async fn register(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
     let new: NewIntegration = json_body(body)?;
     let secrets = Secrets(new.secrets);
     let target = Target::parse(&new.kind, &new.settings, &secrets)?;
-    let evidence = state.evidence().clone();
-    let (name, kind) = (new.name.clone(), new.kind.clone());
-    // Refuse a bad or taken name before reaching out to the endpoint.
-    blocking(move || Ok(evidence.check_new_integration(&name, &kind)?)).await?;
-    target.probe(&secrets).await?;
-    let evidence = state.evidence().clone();
-    let integration = blocking(move || {
-        Ok(evidence.register_integration(&new.name, &new.kind, new.settings, secrets)?)
+    let integration = to_the_end(async move {
+        let _serial = state.integration_lock().lock().await;
+        let evidence = state.evidence().clone();
+        let (name, kind) = (new.name.clone(), new.kind.clone());
+        // Refuse a bad or taken name before reaching out to the endpoint.
+        blocking(move || Ok(evidence.check_new_integration(&name, &kind)?)).await?;
+        target.probe(&secrets).await?;
+        let evidence = state.evidence().clone();
+        blocking(move || {
+            Ok(evidence.register_integration(&new.name, &new.kind, new.settings, secrets)?)
+        })
+        .await
     })
     .await?;
     info!(integration = %integration.name, kind = %integration.kind, "integration registered");
@@ -314,7 +334,9 @@ fn listing(
         })
         .collect::<Vec<_>>();
     let mut value =
-        serde_json::to_value(integration).map_err(|e| ApiError::internal(e.to_string()))?;
+        // Redacted: a URL setting may carry credentials.
+        serde_json::to_value(integration.redacted())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
     value["attachments"] = json!(attachments);
     Ok(value)
 }
@@ -322,9 +344,8 @@ fn listing(
 /// `GET /api/v1/integrations`.
 pub(crate) async fn list(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
     let state2 = state.clone();
     let integrations = blocking(move || {
         let evidence = state2.evidence();
@@ -341,10 +362,9 @@ pub(crate) async fn list(
 /// `GET /api/v1/integrations/{name}`.
 pub(crate) async fn get(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
     let state2 = state.clone();
     let value = blocking(move || {
         let evidence = state2.evidence();
@@ -358,12 +378,17 @@ pub(crate) async fn get(
 /// `DELETE /api/v1/integrations/{name}`.
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
-    let evidence = state.evidence().clone();
-    let integration = blocking(move || Ok(evidence.delete_integration(&name)?)).await?;
+    let integration = to_the_end(async move {
+        // Under the lock: an attachment being made cannot slip in between
+        // the check that there is none and the delete.
+        let _serial = state.integration_lock().lock().await;
+        let evidence = state.evidence().clone();
+        blocking(move || Ok(evidence.delete_integration(&name)?)).await
+    })
+    .await?;
     info!(integration = %integration.name, "integration deleted");
     Ok(Json(integration).into_response())
 }
@@ -396,11 +421,10 @@ pub(crate) struct NewAttachment {
 /// `POST /api/v1/integrations/{name}/attachments`.
 pub(crate) async fn attach(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
     let new: NewAttachment = json_body(body)?;
     let fanout = fanout(&state)?.clone();
     let settings = AttachmentSettings {
@@ -411,10 +435,23 @@ pub(crate) async fn attach(
     if let Some(topic) = &settings.topic {
         kafka::validate_topic(topic).map_err(invalid)?;
     }
+    let (workflow, from) = (new.workflow, new.from);
+    to_the_end(attach_now(state, fanout, name, workflow, from, settings)).await
+}
+
+/// The body of [`attach`], run to its end in its own task.
+async fn attach_now(
+    state: AppState,
+    fanout: FanOut,
+    name: String,
+    workflow: String,
+    from: StartFrom,
+    settings: AttachmentSettings,
+) -> Result<Response, ApiError> {
     let _serial = state.integration_lock().lock().await;
     let evidence = state.evidence().clone();
     let (integration, secrets) = {
-        let (name, workflow) = (name.clone(), new.workflow.clone());
+        let (name, workflow) = (name.clone(), workflow.clone());
         blocking(move || {
             let integration = evidence.integration(&name)?;
             evidence.workflow(&workflow)?;
@@ -444,8 +481,8 @@ pub(crate) async fn attach(
     let sink = target
         .sink(&secrets, &settings, state.ledger())
         .map_err(invalid)?;
-    let sink_name = sink_name(&name, &new.workflow);
-    let start = match new.from {
+    let sink_name = sink_name(&name, &workflow);
+    let start = match from {
         StartFrom::Now => StartAt::Now,
         StartFrom::Start => StartAt::Index(0),
     };
@@ -457,7 +494,7 @@ pub(crate) async fn attach(
             state.ledger().clone(),
             sink_name.clone(),
             name.clone(),
-            new.workflow.clone(),
+            workflow.clone(),
         );
         let stored_settings =
             serde_json::to_value(&settings).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -470,7 +507,7 @@ pub(crate) async fn attach(
         })
         .await?
     };
-    fanout.start(&sink_name, sink, settings.filter(&new.workflow));
+    fanout.start(&sink_name, sink, settings.filter(&workflow));
     info!(integration = %name, workflow = %stored.workflow, cursor, "integration attached");
     let mut value = serde_json::to_value(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
     value["delivered"] = json!(cursor);
@@ -480,18 +517,20 @@ pub(crate) async fn attach(
 /// `DELETE /api/v1/integrations/{name}/attachments/{workflow}`.
 pub(crate) async fn detach(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _admin: Admin,
     Path((name, workflow)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    auth::admin(&state, &headers).await?;
     let fanout = fanout(&state)?.clone();
-    let _serial = state.integration_lock().lock().await;
-    let evidence = state.evidence().clone();
-    let attachment = {
-        let (name, workflow) = (name.clone(), workflow.clone());
-        blocking(move || Ok(evidence.detach(&name, &workflow)?)).await?
-    };
-    fanout.stop(&sink_name(&name, &workflow), true).await?;
-    info!(integration = %name, workflow = %workflow, "integration detached");
-    Ok(Json(attachment).into_response())
+    to_the_end(async move {
+        let _serial = state.integration_lock().lock().await;
+        let evidence = state.evidence().clone();
+        let attachment = {
+            let (name, workflow) = (name.clone(), workflow.clone());
+            blocking(move || Ok(evidence.detach(&name, &workflow)?)).await?
+        };
+        fanout.stop(&sink_name(&name, &workflow), true).await?;
+        info!(integration = %name, workflow = %workflow, "integration detached");
+        Ok(Json(attachment).into_response())
+    })
+    .await
 }

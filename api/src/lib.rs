@@ -8,6 +8,7 @@ pub mod alert;
 mod attest;
 mod auth;
 mod backup;
+mod cas;
 pub mod error;
 mod evidence;
 mod index;
@@ -25,7 +26,6 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
-use evledger_evidence::cas::MAX_BLOB_SIZE;
 use evledger_evidence::Evidence;
 use evledger_indexer::AnyStore;
 use evledger_ledger::{Ledger, SignedCheckpoint};
@@ -193,11 +193,11 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/robot-accounts/{id}",
             delete(evidence::revoke_robot),
         )
+        // CAS streams its bodies and enforces its own limit
+        // (evledger_evidence::cas::MAX_BLOB_SIZE) while reading them.
         .route(
             "/cas/sha256/{digest}",
-            put(evidence::put_blob)
-                .get(evidence::get_blob)
-                .layer(DefaultBodyLimit::max(MAX_BLOB_SIZE)),
+            put(cas::put_blob).get(cas::get_blob),
         )
         .route(
             "/api/v1/integrations",
@@ -219,6 +219,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics))
+        // Every route above: a write is authenticated before its body is read.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate_writes,
+        ))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .layer(axum::middleware::from_fn(metrics::track_http))
@@ -245,10 +250,23 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// Ready when the index (if any) answers and lags the log by at most
+/// Ready when the ledger takes appends (not a restored copy waiting to
+/// be resumed, not a sequencer stopped by a failed durable write) and the
+/// index (if any) answers and lags the log by at most
 /// [`READY_MAX_INDEX_LAG`] entries.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let size = state.ledger().checkpoint().size;
+    if let Some(halt) = state.ledger().halt() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({
+                "status": "not taking appends",
+                "code": halt.code(),
+                "treeSize": size,
+                "error": halt.to_string(),
+            })),
+        );
+    }
     let Some(store) = state.index() else {
         return (
             StatusCode::OK,

@@ -3,6 +3,9 @@
 //!
 //! Every proof is checked against the root of the checkpoint it is returned
 //! with before it leaves the server.
+//!
+//! Signature checks, RocksDB reads and proof building run on the blocking
+//! pool ([`crate::blocking`]), never on the async workers.
 
 use std::collections::HashMap;
 
@@ -90,16 +93,18 @@ fn location(index: u64) -> (header::HeaderName, String) {
 /// duplicate.
 pub(crate) async fn submit(
     State(state): State<AppState>,
-    headers: axum::http::HeaderMap,
+    caller: crate::auth::Caller,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let caller = crate::auth::caller(&state, &headers).await?;
     let body = body.map_err(crate::error::body_error)?;
-    let entry = Entry::from_submission(&body)?;
-    crate::attest::enforce(&state, &caller, &entry).await?;
-    let appended = state.ledger().append(entry.leaf).await?;
+    let entry = crate::blocking(move || Ok(Entry::from_submission(&body)?)).await?;
+    let appended = crate::attest::append(&state, &caller, entry).await?;
     let checkpoint = appended.checkpoint.clone();
-    let (leaf, proof) = proven_entry(&state, appended.log_index, &checkpoint)?;
+    let (leaf, proof) = {
+        let (state, checkpoint) = (state.clone(), checkpoint.clone());
+        let index = appended.log_index;
+        crate::blocking(move || proven_entry(&state, index, &checkpoint)).await?
+    };
     let mut json = entry_json(leaf, &proof, &checkpoint)?;
     let status = if appended.duplicate {
         json.code = Some("duplicate_entry");
@@ -183,7 +188,7 @@ pub(crate) async fn entry_by_index(
     let index: u64 = log_index
         .parse()
         .map_err(|_| ApiError::bad_request("logIndex must be a non-negative integer"))?;
-    entry_answer(&state, index, &params)
+    crate::blocking(move || entry_answer(&state, index, &params)).await
 }
 
 /// `GET /api/v1/log/entries?leafHash=<hex>`.
@@ -199,11 +204,15 @@ pub(crate) async fn entry_by_leaf_hash(
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| ApiError::bad_request("leafHash must be 64 hex characters"))?;
-    let index = state
-        .ledger()
-        .index_of(&hash)?
-        .ok_or_else(|| ApiError::not_found(format!("no entry with leaf hash {hex_hash}")))?;
-    entry_answer(&state, index, &params)
+    let hex_hash = hex_hash.clone();
+    crate::blocking(move || {
+        let index = state
+            .ledger()
+            .index_of(&hash)?
+            .ok_or_else(|| ApiError::not_found(format!("no entry with leaf hash {hex_hash}")))?;
+        entry_answer(&state, index, &params)
+    })
+    .await
 }
 
 /// `GET /api/v1/log`.
@@ -243,13 +252,16 @@ pub(crate) async fn inclusion_proof(
     let index = required_u64(&params, "logIndex")?;
     let latest = state.ledger().checkpoint();
     let size = parse_u64(&params, "treeSize")?.unwrap_or(latest.size);
-    let proof = state.ledger().inclusion_proof(index, size)?;
-    let mut json = serde_json::to_value(InclusionProofJson::from(&proof))
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    if let Some(note) = checkpoint_for(&state, size)? {
-        json["checkpoint"] = note.into();
-    }
-    Ok(Json(json))
+    crate::blocking(move || {
+        let proof = state.ledger().inclusion_proof(index, size)?;
+        let mut json = serde_json::to_value(InclusionProofJson::from(&proof))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if let Some(note) = checkpoint_for(&state, size)? {
+            json["checkpoint"] = note.into();
+        }
+        Ok(Json(json))
+    })
+    .await
 }
 
 /// `GET /api/v1/log/proof/consistency?firstSize=&lastSize=` (lastSize
@@ -262,16 +274,19 @@ pub(crate) async fn consistency_proof(
     let first = required_u64(&params, "firstSize")?;
     let latest = state.ledger().checkpoint();
     let last = parse_u64(&params, "lastSize")?.unwrap_or(latest.size);
-    let proof = state.ledger().consistency_proof(first, last)?;
-    let mut json = serde_json::json!({
-        "firstSize": proof.first_size,
-        "lastSize": proof.last_size,
-        "firstRootHash": hex::encode(proof.first_root),
-        "rootHash": hex::encode(proof.last_root),
-        "hashes": proof.hashes.iter().map(hex::encode).collect::<Vec<_>>(),
-    });
-    if let Some(note) = checkpoint_for(&state, last)? {
-        json["checkpoint"] = note.into();
-    }
-    Ok(Json(json))
+    crate::blocking(move || {
+        let proof = state.ledger().consistency_proof(first, last)?;
+        let mut json = serde_json::json!({
+            "firstSize": proof.first_size,
+            "lastSize": proof.last_size,
+            "firstRootHash": hex::encode(proof.first_root),
+            "rootHash": hex::encode(proof.last_root),
+            "hashes": proof.hashes.iter().map(hex::encode).collect::<Vec<_>>(),
+        });
+        if let Some(note) = checkpoint_for(&state, last)? {
+            json["checkpoint"] = note.into();
+        }
+        Ok(Json(json))
+    })
+    .await
 }

@@ -3,11 +3,17 @@
 //! HTTP requests are counted by route template and status
 //! (`evledger_http_requests_total{route,method,status}`) and timed
 //! (`evledger_http_request_seconds{route,method}`).
+//!
+//! Every label takes one of a fixed set of values, whatever a caller sends,
+//! so no caller can grow the number of series: `route` is the matched route
+//! template (`/api/v1/log/entries/{log_index}`) or [`UNMATCHED_ROUTE`],
+//! `method` one of [`KNOWN_METHODS`] or [`OTHER_METHOD`], `status` a
+//! three-digit code.
 
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -30,18 +36,42 @@ pub fn install_recorder() -> Option<PrometheusHandle> {
         .ok()
 }
 
+/// The `route` label of requests no route matched.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The `method` label of requests with a method not in [`KNOWN_METHODS`].
+pub const OTHER_METHOD: &str = "other";
+
+/// HTTP methods that get their own `method` label.
+pub static KNOWN_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::DELETE,
+    Method::PATCH,
+    Method::OPTIONS,
+];
+
+/// The `method` label of `method`: its name if known, else [`OTHER_METHOD`].
+fn method_label(method: &Method) -> &'static str {
+    KNOWN_METHODS
+        .iter()
+        .find(|m| *m == method)
+        .map_or(OTHER_METHOD, Method::as_str)
+}
+
 /// Middleware recording every request by route template and status.
 pub async fn track_http(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = request.method().to_string();
+        .map_or_else(|| UNMATCHED_ROUTE.to_string(), |p| p.as_str().to_string());
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
-    metrics::counter!("evledger_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
+    metrics::counter!("evledger_http_requests_total", "route" => route.clone(), "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!("evledger_http_request_seconds", "route" => route, "method" => method)
         .record(started.elapsed().as_secs_f64());

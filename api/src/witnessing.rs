@@ -52,7 +52,8 @@ impl WitnessEndpoint {
     }
 }
 
-/// Which witnesses to ask, how many must answer, and how often.
+/// Which witnesses to ask, how many must answer, and how often. A witness
+/// key listed twice is one witness ([`run`] asks it once).
 #[derive(Debug, Clone)]
 pub struct WitnessPolicy {
     /// The witnesses.
@@ -87,8 +88,15 @@ pub async fn run(
             return;
         }
     };
-    let mut witnesses: Vec<WitnessState> = policy
-        .witnesses
+    let endpoints = distinct_witnesses(&policy.witnesses);
+    if endpoints.len() < policy.quorum {
+        warn!(
+            witnesses = endpoints.len(),
+            quorum = policy.quorum,
+            "fewer distinct witnesses than the quorum: no checkpoint will meet it"
+        );
+    }
+    let mut witnesses: Vec<WitnessState> = endpoints
         .iter()
         .map(|endpoint| WitnessState {
             endpoint: endpoint.clone(),
@@ -121,7 +129,7 @@ pub async fn run(
         .await;
         let mut note = checkpoint.note.clone();
         let mut cosigners = Vec::new();
-        for (witness, result) in policy.witnesses.iter().zip(round) {
+        for (witness, result) in endpoints.iter().zip(round) {
             let name = witness.verifier.witness_name().to_string();
             match result {
                 Ok(line) => {
@@ -160,6 +168,26 @@ pub async fn run(
             changed = stop.changed() => if changed.is_err() { return },
         }
     }
+}
+
+/// The witnesses of `given`, each once: a witness is its public key, so
+/// one key given twice (under any name or URL) is asked once and counts
+/// once toward the quorum. The first spelling is kept.
+fn distinct_witnesses(given: &[WitnessEndpoint]) -> Vec<WitnessEndpoint> {
+    let mut distinct: Vec<WitnessEndpoint> = Vec::with_capacity(given.len());
+    for endpoint in given {
+        let key = endpoint.verifier.public_key();
+        match distinct.iter().find(|d| d.verifier.public_key() == key) {
+            Some(kept) => warn!(
+                witness = %endpoint.verifier.witness_name(),
+                url = %endpoint.url,
+                kept = %kept.url,
+                "witness key given twice; it counts once"
+            ),
+            None => distinct.push(endpoint.clone()),
+        }
+    }
+    distinct
 }
 
 /// Asks one witness to cosign `checkpoint`; returns its verified signature line.

@@ -10,6 +10,7 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use ed25519_dalek::Signer as _;
 use evledger_ledger::entry::dsse::pae;
 use evledger_ledger::entry::intoto::IN_TOTO_PAYLOAD_TYPE;
+use evledger_ledger::entry::keys::PublicKey;
 use p256::pkcs8::LineEnding;
 use serde_json::json;
 
@@ -71,19 +72,33 @@ impl SigningKey {
         })
     }
 
-    /// Signs a message (P-256 signatures are DER).
+    /// Signs a message (P-256 signatures are low-S DER, the form the log
+    /// stores).
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         match self {
             Self::Ed25519(k) => k.sign(message).to_bytes().to_vec(),
             Self::P256(k) => {
                 let sig: p256::ecdsa::Signature = p256::ecdsa::signature::Signer::sign(k, message);
+                let sig = sig.normalize_s().unwrap_or(sig);
                 sig.to_der().as_bytes().to_vec()
             }
         }
     }
+
+    /// The key ID securesystemslib computes for the public key (see
+    /// [`PublicKey::keyid`]), which DSSE verifiers match signatures by.
+    pub fn keyid(&self) -> String {
+        let key = match self {
+            Self::Ed25519(k) => PublicKey::Ed25519(k.verifying_key()),
+            Self::P256(k) => PublicKey::P256(*k.verifying_key()),
+        };
+        key.keyid()
+    }
 }
 
-/// The submission JSON of a `dsse` entry signed by `key`.
+/// The submission JSON of a `dsse` entry signed by `key`, in the form the
+/// log stores it: the signature's `keyid` is the securesystemslib key ID of
+/// the key, so in-toto tooling verifies the envelope with the public key.
 pub fn dsse_submission(
     key: &SigningKey,
     public_pem: &str,
@@ -97,7 +112,7 @@ pub fn dsse_submission(
             "envelope": {
                 "payloadType": payload_type,
                 "payload": B64.encode(payload),
-                "signatures": [{"keyid": "", "sig": B64.encode(sig)}],
+                "signatures": [{"keyid": key.keyid(), "sig": B64.encode(sig)}],
             },
             "verifiers": [public_pem],
         }

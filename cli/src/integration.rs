@@ -115,7 +115,10 @@ pub enum RegisterCommand {
         /// Integration name.
         #[arg(long)]
         name: String,
-        /// URL events are POSTed to.
+        /// URL events are POSTed to. Credentials in it (user:pass@, query
+        /// values) are shown as *** in every answer and log; a server run
+        /// with EVLEDGER_WEBHOOK_DENY_PRIVATE refuses private and loopback
+        /// addresses. Redirects are never followed.
         #[arg(long)]
         webhook_url: String,
         /// File holding the HMAC secret.

@@ -12,7 +12,11 @@
 //! authenticated through tiles, so a broken or lying index cannot hide one.
 //!
 //! Exit status: 0 when all is well (`--once`), 1 when the log could not be
-//! checked, 3 on misbehaviour, after printing the evidence.
+//! checked (unreachable, a reset connection, a timeout, an error status
+//! such as a 5xx, a missing tile, an answer over the size cap: nothing
+//! the log signed is wrong, so nothing is evidence), 3 on misbehaviour,
+//! after printing the evidence: only data that fails verification (a bad
+//! signature, a rollback, a fork, a proof or entry that does not verify).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -82,6 +82,14 @@ pub struct ServeArgs {
     /// the process serving the log runs them.
     #[arg(long, env = "EVLEDGER_FANOUT", default_value_t = true, action = clap::ArgAction::Set)]
     fanout: bool,
+    /// The latest checkpoint the log published (a signed note: the live
+    /// `/checkpoint`, a witness's or a monitor's copy). A ledger restored
+    /// from a backup refuses appends until given it: it must verify with
+    /// the log key, be no larger than the restored tree and match its root
+    /// at that size. If it does not, `serve` refuses to start: the copy
+    /// cannot continue the log; start a new log (new origin and key).
+    #[arg(long, env = "EVLEDGER_RESUME_FROM", value_name = "CHECKPOINT_FILE")]
+    resume_from: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -140,6 +148,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .key_file
         .clone()
         .unwrap_or_else(|| args.data_dir.join("signing.key"));
+    refuse_new_key_for_existing_log(&key_path, &args.data_dir)?;
     let (signer, generated) = LogSigner::load_or_generate(&key_path, &args.origin)?;
     if generated {
         info!(path = %key_path.display(), "generated a new signing key");
@@ -154,6 +163,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     })
     .context("opening the log (is another evledger serving this data dir?)")?;
+    resume(&ledger, args.resume_from.as_deref())?;
     let admin_token_path = args
         .admin_token_file
         .clone()
@@ -250,6 +260,66 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         fanout.shutdown().await;
     }
     info!("shut down: every acknowledged entry is durable");
+    Ok(())
+}
+
+/// A generated key on a log that has entries would start a second log
+/// under the same name: refuse when the key file is missing (and no key is
+/// in [`SIGNING_KEY_ENV`]) but the data directory holds a tree.
+///
+/// [`SIGNING_KEY_ENV`]: evledger_ledger::checkpoint::SIGNING_KEY_ENV
+fn refuse_new_key_for_existing_log(
+    key_path: &std::path::Path,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    if std::env::var_os(evledger_ledger::checkpoint::SIGNING_KEY_ENV).is_some() || key_path.exists()
+    {
+        return Ok(());
+    }
+    let size = Ledger::stored_tree_size(data_dir)
+        .context("opening the log (is another evledger serving this data dir?)")?;
+    anyhow::ensure!(
+        size == 0,
+        "the signing key {} is missing, but the log in {} holds {size} entries: refusing to \
+         generate a new key for an existing log. Give its key (--key-file or {}), or start a \
+         new log in a new data directory",
+        key_path.display(),
+        data_dir.display(),
+        evledger_ledger::checkpoint::SIGNING_KEY_ENV,
+    );
+    Ok(())
+}
+
+/// Largest `--resume-from` file read (a checkpoint note is far smaller).
+const MAX_RESUME_FILE: u64 = evledger_ledger::checkpoint::MAX_CHECKPOINT_SIZE as u64;
+
+/// Applies `--resume-from` (see [`Ledger::resume`]); without it, says
+/// loudly that a restored copy refuses appends.
+fn resume(ledger: &Ledger, resume_from: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let Some(path) = resume_from else {
+        if let Some(halt) = ledger.halt() {
+            tracing::warn!(code = halt.code(), "{halt}");
+        }
+        return Ok(());
+    };
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading --resume-from {}", path.display()))?
+        .len();
+    anyhow::ensure!(
+        size <= MAX_RESUME_FILE,
+        "--resume-from {} is larger than {MAX_RESUME_FILE} bytes: not a checkpoint",
+        path.display()
+    );
+    let note =
+        std::fs::read(path).with_context(|| format!("reading --resume-from {}", path.display()))?;
+    let from = ledger
+        .resume(&note)
+        .with_context(|| format!("resuming from {}", path.display()))?;
+    info!(
+        published = from,
+        tree_size = ledger.checkpoint().size,
+        "resumed: the log extends the published checkpoint"
+    );
     Ok(())
 }
 

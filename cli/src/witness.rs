@@ -32,8 +32,12 @@ pub struct WitnessArgs {
     name: String,
     /// Verifier key of a log to witness (its origin is the key name).
     /// Repeat for each log, or for each key of one log during a rotation.
-    #[arg(long = "log", required = true)]
+    #[arg(long = "log", required_unless_present = "list_evidence")]
     logs: Vec<String>,
+    /// Print the evidence of misbehaviour kept in <data-dir> as JSON lines
+    /// and exit (works while the witness runs).
+    #[arg(long)]
+    list_evidence: bool,
     /// Address to listen on (port 0 picks a free port).
     #[arg(
         long,
@@ -47,6 +51,9 @@ pub struct WitnessArgs {
 }
 
 pub fn run(args: WitnessArgs) -> anyhow::Result<()> {
+    if args.list_evidence {
+        return list_evidence(&args.data_dir);
+    }
     crate::serve::init_tracing(&args.log_format);
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
@@ -97,4 +104,22 @@ pub fn run(args: WitnessArgs) -> anyhow::Result<()> {
         .await
         .context("serving HTTP")
     })
+}
+
+/// `--list-evidence`: one JSON object per record, `{origin, reason,
+/// request, cosigned}` (the request and the checkpoint as text).
+fn list_evidence(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let state = data_dir.join("state");
+    let records = evledger_ledger::witness::read_evidence(&state)
+        .with_context(|| format!("reading the witness state in {}", state.display()))?;
+    for (origin, evidence) in records {
+        let line = serde_json::json!({
+            "origin": origin,
+            "reason": evidence.reason,
+            "request": String::from_utf8_lossy(&evidence.request),
+            "cosigned": evidence.cosigned,
+        });
+        println!("{line}");
+    }
+    Ok(())
 }

@@ -4,6 +4,13 @@
 //!
 //! This module keeps the records. What a kind's settings mean, and whether
 //! its endpoint answers, is the caller's to check before registering.
+//!
+//! A URL setting may carry credentials (`https://user:pass@host/`, or a
+//! token in its query string): it is stored as given, because the sink
+//! needs it, but every record this module hands out for display
+//! ([`Integration::redacted`]: the answers of register and delete, and
+//! listings) shows the user name and password and every query value as
+//! [`REDACTED`].
 
 use evledger_ledger::cosignature::unix_now;
 
@@ -12,6 +19,72 @@ use crate::{contract, Evidence, EvidenceError};
 
 /// The kinds of integration.
 pub const KINDS: [&str; 3] = ["kafka", "grpc", "webhook"];
+
+/// Settings that hold a URL, redacted in what is shown.
+pub const URL_SETTINGS: [&str; 2] = ["url", "endpoint"];
+
+/// What a redacted credential reads as.
+pub const REDACTED: &str = "***";
+
+/// `url` with the user name and password (everything before the last `@`
+/// of the authority) and every query value replaced by [`REDACTED`].
+///
+/// Written to over-redact: the authority ends at the first `/`, `?`, `#`
+/// or `\` after the scheme's colon and any slashes, as WHATWG URL parsing
+/// ends it for http(s) (which also reads `http:user:pass@host` as having
+/// credentials), so whatever a URL parser takes for credentials is hidden.
+pub fn redact_url(url: &str) -> String {
+    let Some(colon) = url.find(':') else {
+        return url.to_string();
+    };
+    let (scheme, rest) = url.split_at(colon + 1);
+    let after_slashes = rest.trim_start_matches(['/', '\\']);
+    let slashes = &rest[..rest.len() - after_slashes.len()];
+    let end = after_slashes
+        .find(['/', '?', '#', '\\'])
+        .unwrap_or(after_slashes.len());
+    let (authority, tail) = after_slashes.split_at(end);
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("{REDACTED}{}", &authority[at..]),
+        None => authority.to_string(),
+    };
+    let tail = match tail.find('?') {
+        None => tail.to_string(),
+        Some(q) => {
+            let (path, query) = tail.split_at(q);
+            let (query, fragment) = match query.find('#') {
+                Some(h) => query.split_at(h),
+                None => (query, ""),
+            };
+            let pairs: Vec<String> = query[1..]
+                .split('&')
+                .map(|pair| {
+                    let key = pair.split('=').next().unwrap_or_default();
+                    format!("{key}={REDACTED}")
+                })
+                .collect();
+            format!("{path}?{}{fragment}", pairs.join("&"))
+        }
+    };
+    format!("{scheme}{slashes}{authority}{tail}")
+}
+
+impl Integration {
+    /// This integration as it may be shown and logged: its URL settings
+    /// ([`URL_SETTINGS`]) through [`redact_url`]. Secrets are never in a
+    /// record anyway.
+    pub fn redacted(&self) -> Self {
+        let mut shown = self.clone();
+        if let Some(settings) = shown.settings.as_object_mut() {
+            for key in URL_SETTINGS {
+                if let Some(serde_json::Value::String(url)) = settings.get_mut(key) {
+                    *url = redact_url(url);
+                }
+            }
+        }
+        shown
+    }
+}
 
 impl Evidence {
     /// Checks that an integration `name` of `kind` could be registered:
@@ -41,7 +114,7 @@ impl Evidence {
         Ok(())
     }
 
-    /// Registers an integration.
+    /// Registers an integration; returns it [redacted](Integration::redacted).
     ///
     /// # Errors
     ///
@@ -63,7 +136,7 @@ impl Evidence {
             created_at: unix_now(),
         };
         self.store.put_integration(&integration, &secrets)?;
-        Ok(integration)
+        Ok(integration.redacted())
     }
 
     /// The integration named `name`.
@@ -95,7 +168,8 @@ impl Evidence {
         self.store.secrets(name)
     }
 
-    /// Deletes an integration that is attached nowhere.
+    /// Deletes an integration that is attached nowhere; returns it
+    /// [redacted](Integration::redacted).
     ///
     /// # Errors
     ///
@@ -112,7 +186,7 @@ impl Evidence {
             )));
         }
         self.store.delete_integration(name)?;
-        Ok(integration)
+        Ok(integration.redacted())
     }
 
     /// Attaches integration `integration` to `workflow`.
@@ -169,5 +243,54 @@ impl Evidence {
     /// Storage errors.
     pub fn attachments(&self, integration: Option<&str>) -> Result<Vec<Attachment>, EvidenceError> {
         self.store.attachments(integration)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_userinfo_and_query_values() {
+        for (url, shown) in [
+            ("https://example.com/hook", "https://example.com/hook"),
+            (
+                "https://alice:hunter2@example.com:8443/hook",
+                "https://***@example.com:8443/hook",
+            ),
+            ("http://alice@example.com/", "http://***@example.com/"),
+            (
+                "https://a:b@c@example.com/x@y",
+                "https://***@example.com/x@y",
+            ),
+            (
+                "https://example.com/hook?token=hunter2&x=1#frag",
+                "https://example.com/hook?token=***&x=***#frag",
+            ),
+            ("http:alice:hunter2@example.com/", "http:***@example.com/"),
+            (
+                "http:\\\\alice:hunter2@example.com\\x",
+                "http:\\\\***@example.com\\x",
+            ),
+            ("not a url", "not a url"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn redacted_integration_keeps_everything_but_credentials() {
+        let integration = Integration {
+            name: "hook".into(),
+            kind: "webhook".into(),
+            settings: serde_json::json!({"url": "https://u:hunter2@h/p", "other": "u:hunter2@x"}),
+            secrets: vec!["secret".into()],
+            created_at: 1,
+        };
+        let shown = integration.redacted();
+        assert_eq!(shown.settings["url"], "https://***@h/p");
+        assert_eq!(shown.settings["other"], "u:hunter2@x");
+        assert_eq!(shown.name, integration.name);
+        assert_eq!(shown.secrets, integration.secrets);
     }
 }

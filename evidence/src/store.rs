@@ -5,7 +5,8 @@
 //! | `wf/<workflow>`             | [`Workflow`]                                   |
 //! | `rev/<workflow>/<u64 BE>`   | [`Revision`]: the contract and its log entry   |
 //! | `pending/<workflow>`        | [`PendingRevision`]: a revision being logged   |
-//! | `robot/<id>`                | [`RobotAccount`]                               |
+//! | `robot/<id>`                | [`RobotAccount`] (its `lastUsedAt` kept apart) |
+//! | `lastused/<id>`             | last use of a robot account, Unix s (u64 BE)   |
 //! | `token/<sha256 of token>`   | robot account id                               |
 //! | `integration/<name>`        | [`Integration`]                                |
 //! | `secret/<integration>`      | [`Secrets`] of the integration                 |
@@ -13,6 +14,10 @@
 //!
 //! Tokens are stored only as their SHA-256, in the key that finds their account. Writes that must go together
 //! are one `WriteBatch`, synced.
+//!
+//! A robot account's record is written only when it is created and when it
+//! is revoked; the last use, written on every push, has its own key. So no
+//! push can write a record back over a revocation it did not see.
 
 use std::path::Path;
 
@@ -174,6 +179,10 @@ fn robot_key(id: &str) -> Vec<u8> {
     format!("robot/{id}").into_bytes()
 }
 
+fn last_used_key(id: &str) -> Vec<u8> {
+    format!("lastused/{id}").into_bytes()
+}
+
 fn token_key(hash: &str) -> Vec<u8> {
     format!("token/{hash}").into_bytes()
 }
@@ -317,6 +326,15 @@ impl Store {
         self.write(batch)
     }
 
+    /// The pending revision of `workflow`, if any.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn pending_of(&self, workflow: &str) -> Result<Option<PendingRevision>, EvidenceError> {
+        self.get(&pending_key(workflow))
+    }
+
     /// Every pending revision: `(workflow, pending)`.
     ///
     /// # Errors
@@ -379,13 +397,29 @@ impl Store {
         self.write(batch)
     }
 
-    /// The robot account `id`.
+    /// The robot account `id`, with its last use.
     ///
     /// # Errors
     ///
     /// Storage errors.
     pub fn robot(&self, id: &str) -> Result<Option<RobotAccount>, EvidenceError> {
-        self.get(&robot_key(id))
+        self.get::<RobotAccount>(&robot_key(id))?
+            .map(|robot| self.with_last_use(robot))
+            .transpose()
+    }
+
+    /// `robot` with the last use recorded under its own key (records
+    /// written before that key existed may carry one themselves).
+    fn with_last_use(&self, mut robot: RobotAccount) -> Result<RobotAccount, EvidenceError> {
+        if let Some(bytes) = self.db.get(last_used_key(&robot.id))? {
+            let at: [u8; 8] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| EvidenceError::Storage("corrupt last-use time".into()))?;
+            let at = u64::from_be_bytes(at);
+            robot.last_used_at = Some(robot.last_used_at.map_or(at, |old| old.max(at)));
+        }
+        Ok(robot)
     }
 
     /// The robot account holding the token with this hash.
@@ -406,29 +440,44 @@ impl Store {
     ///
     /// Storage errors.
     pub fn robots(&self) -> Result<Vec<RobotAccount>, EvidenceError> {
-        self.scan(b"robot/")
+        self.scan(b"robot/")?
+            .into_iter()
+            .map(|robot| self.with_last_use(robot))
+            .collect()
     }
 
-    /// Updates a robot account's record (revocation), synced.
+    /// Marks robot account `id` revoked at `at` (unless it already is),
+    /// synced; returns the account, or `None` if there is none.
+    ///
+    /// The caller serializes revocations (see `Evidence::revoke_robot`);
+    /// nothing else rewrites the record.
     ///
     /// # Errors
     ///
     /// Storage errors.
-    pub fn update_robot(&self, robot: &RobotAccount) -> Result<(), EvidenceError> {
-        let mut batch = WriteBatch::default();
-        batch.put(robot_key(&robot.id), encode(robot)?);
-        self.write(batch)
+    pub fn revoke_robot(&self, id: &str, at: u64) -> Result<Option<RobotAccount>, EvidenceError> {
+        let Some(mut robot) = self.get::<RobotAccount>(&robot_key(id))? else {
+            return Ok(None);
+        };
+        if robot.revoked_at.is_none() {
+            robot.revoked_at = Some(at);
+            let mut batch = WriteBatch::default();
+            batch.put(robot_key(id), encode(&robot)?);
+            self.write(batch)?;
+        }
+        self.with_last_use(robot).map(Some)
     }
 
-    /// Records a robot account's last use without waiting for the disk:
-    /// it is on every push's path, and a crash may only lose the latest
-    /// time, never a revocation.
+    /// Records robot account `id`'s last use, under its own key and without
+    /// waiting for the disk: it is on every push's path, and a crash may
+    /// only lose the latest time. It never touches the account's record,
+    /// so it cannot undo a revocation.
     ///
     /// # Errors
     ///
     /// Storage errors.
-    pub fn record_use(&self, robot: &RobotAccount) -> Result<(), EvidenceError> {
-        self.db.put(robot_key(&robot.id), encode(robot)?)?;
+    pub fn record_use(&self, id: &str, at: u64) -> Result<(), EvidenceError> {
+        self.db.put(last_used_key(id), at.to_be_bytes())?;
         Ok(())
     }
 

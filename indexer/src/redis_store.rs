@@ -22,7 +22,9 @@ use crate::store::{Cursor, IndexError, IndexStore, IndexedEntry};
 
 /// KEYS[1] the cursor, ARGV[1] the cursor expected ("" for none), ARGV[2]
 /// the new cursor; then KEYS[i] a member key and ARGV[i+1] its members,
-/// comma-separated. Returns 1 if applied, 0 if the cursor moved.
+/// comma-separated. Returns 1 if applied, 0 if the cursor moved. Members
+/// go to ZADD 1,000 at a time: Lua's `unpack` refuses more than about 8,000
+/// values, so one ZADD per key failed for batches above ~4,000 entries.
 static APPLY_SCRIPT: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
     redis::Script::new(
         r#"
@@ -33,8 +35,12 @@ for i = 2, #KEYS do
   for member in string.gmatch(ARGV[i + 1], '[^,]+') do
     args[#args + 1] = member
     args[#args + 1] = member
+    if #args >= 2000 then
+      redis.call('ZADD', KEYS[i], unpack(args))
+      args = {}
+    end
   end
-  redis.call('ZADD', KEYS[i], unpack(args))
+  if #args > 0 then redis.call('ZADD', KEYS[i], unpack(args)) end
 end
 redis.call('SET', KEYS[1], ARGV[2])
 return 1
@@ -175,6 +181,30 @@ impl IndexStore for RedisStore {
             .query_async(&mut conn)
             .await?;
         Ok(score.is_some())
+    }
+
+    async fn contains_many(&self, key: &str, members: &[u64]) -> Result<Vec<bool>, IndexError> {
+        if members.is_empty() {
+            return Ok(Vec::new());
+        }
+        // ZMSCORE (Redis 6.2+): one score or nil per member, in order.
+        let mut cmd = redis::cmd("ZMSCORE");
+        cmd.arg(self.member_key(key));
+        for m in members {
+            cmd.arg(*m);
+        }
+        let mut conn = self.connection.clone();
+        let scores: Vec<Option<f64>> = cmd.query_async(&mut conn).await?;
+        Ok(scores.iter().map(Option::is_some).collect())
+    }
+
+    async fn count(&self, key: &str) -> Result<u64, IndexError> {
+        let mut conn = self.connection.clone();
+        let count: u64 = redis::cmd("ZCARD")
+            .arg(self.member_key(key))
+            .query_async(&mut conn)
+            .await?;
+        Ok(count)
     }
 
     async fn keys(&self) -> Result<Vec<String>, IndexError> {

@@ -5,15 +5,34 @@
 //! {"hash": "sha256:e3b0c442...", "predicateType": "https://slsa.dev/provenance/v1",
 //!  "operator": "and", "pageSize": 100, "cursor": "djE6MTIz"}
 //! ```
+//!
+//! A cursor is `base64url("v1:<log index>")`: the next page holds matches
+//! after that log index. Every request does bounded work, whoever asks:
+//!
+//! - AND starts from the key with the fewest members ([`IndexStore::count`];
+//!   a key with none answers at once) and checks the others in batches
+//!   ([`IndexStore::contains_many`]), smallest first.
+//! - It examines at most [`MAX_SCAN_MEMBERS`] members of that key and stops
+//!   after [`SEARCH_DEADLINE`]; if either stops it before the page is full,
+//!   the page is *partial*: it holds the matches found so far (maybe none)
+//!   and a cursor after the last member examined, so following cursors
+//!   until there is none yields every match exactly once, in order.
+//! - OR reads at most `pageSize` members of each key (at most
+//!   [`MAX_QUERY_KEYS`] keys), so it is bounded without a scan limit.
+//! - With proofs, a page holds at most [`MAX_PROOF_HITS`] hits.
+
+use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use base64::Engine;
+
 use evledger_ledger::entry::keys::PublicKey;
 use serde::Deserialize;
 use thiserror::Error;
 
 use crate::keys::{
     annotation_key, hash_key, key_key, kind_key, predicate_type_key, project_key, workflow_key,
+    MAX_KEY_LEN,
 };
 use crate::store::{IndexError, IndexStore};
 
@@ -21,6 +40,25 @@ use crate::store::{IndexError, IndexStore};
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// Most results per page.
 pub const MAX_PAGE_SIZE: usize = 1000;
+/// Most results per page with `proofs`: a larger `pageSize` is shortened to
+/// this (the page then ends with a cursor), so every hit carries its proof
+/// and a request builds at most this many proofs.
+pub const MAX_PROOF_HITS: usize = 100;
+/// Most index keys in one query (one per criterion field).
+pub const MAX_QUERY_KEYS: usize = 8;
+/// Longest cursor accepted; the server's are at most 31 characters.
+pub const MAX_CURSOR_LEN: usize = 64;
+/// Most members of the driving key an AND examines per request.
+pub const MAX_SCAN_MEMBERS: usize = 4096;
+/// Members of the driving key read, then checked against the other keys,
+/// per store round trip.
+pub const SCAN_CHUNK: usize = 1024;
+/// Longest an AND walks the index per request; it then answers with what
+/// it found and a cursor (a partial page), never an error.
+pub const SEARCH_DEADLINE: Duration = Duration::from_secs(1);
+
+// A full page of a single-key query fits in one request's scan budget.
+const _: () = assert!(MAX_PAGE_SIZE <= MAX_SCAN_MEMBERS && SCAN_CHUNK <= MAX_SCAN_MEMBERS);
 
 /// A search request body (`POST /api/v1/index/retrieve`).
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -46,11 +84,12 @@ pub struct SearchQuery {
     pub operator: Option<String>,
     /// The `nextCursor` of the previous page.
     pub cursor: Option<String>,
-    /// Results per page, 1 to [`MAX_PAGE_SIZE`].
+    /// Results per page, 1 to [`MAX_PAGE_SIZE`] (at most [`MAX_PROOF_HITS`]
+    /// with `proofs`).
     pub page_size: Option<usize>,
     /// Wait until the index covers this log index (read-your-writes).
     pub min_log_index: Option<u64>,
-    /// Add an inclusion proof to every hit.
+    /// Add an inclusion proof to every hit (pages of at most [`MAX_PROOF_HITS`]).
     #[serde(default)]
     pub proofs: bool,
 }
@@ -75,17 +114,73 @@ pub enum Operator {
     Or,
 }
 
-/// A validated query: keys, operator, page position and size.
+/// How much work one request may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Most members of the driving key examined (at least 1 is).
+    pub max_examined: usize,
+    /// Members read and checked per round trip (at least 1).
+    pub chunk: usize,
+    /// Time after which the walk stops at the end of the current chunk
+    /// (the first chunk is always examined, so every request progresses).
+    pub time: Duration,
+}
+
+impl Default for Budget {
+    /// [`MAX_SCAN_MEMBERS`], [`SCAN_CHUNK`], [`SEARCH_DEADLINE`].
+    fn default() -> Self {
+        Self {
+            max_examined: MAX_SCAN_MEMBERS,
+            chunk: SCAN_CHUNK,
+            time: SEARCH_DEADLINE,
+        }
+    }
+}
+
+/// A validated query: keys, operator, page position and size, budget.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    /// Index keys, at least one.
+    /// Index keys, 1 to [`MAX_QUERY_KEYS`], sorted, distinct.
     pub keys: Vec<String>,
     /// How they combine.
     pub operator: Operator,
     /// Return log indexes after this one.
     pub after: Option<u64>,
-    /// Page size.
+    /// Page size (already shortened to [`MAX_PROOF_HITS`] with proofs).
     pub limit: usize,
+    /// Work allowed per request.
+    pub budget: Budget,
+}
+
+/// Why a page stopped before it was full although more may match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partial {
+    /// [`Budget::max_examined`] members were examined.
+    ScanLimit,
+    /// [`Budget::time`] ran out.
+    Deadline,
+}
+
+impl Partial {
+    /// The reason as the API spells it: `scanLimit` or `deadline`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ScanLimit => "scanLimit",
+            Self::Deadline => "deadline",
+        }
+    }
+}
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Matching log indexes, ascending, all after the plan's `after`.
+    pub hits: Vec<u64>,
+    /// The cursor of the next page; `None` when no later entry can match.
+    pub next: Option<String>,
+    /// Set when the page is short because the budget ran out (then `next`
+    /// is set too).
+    pub partial: Option<Partial>,
 }
 
 fn is_hex(s: &str) -> bool {
@@ -97,13 +192,46 @@ pub fn encode_cursor(last: u64) -> String {
     B64URL.encode(format!("v1:{last}"))
 }
 
+/// Parses [`encode_cursor`]; anything else (too long, not base64url, a
+/// number with a sign or leading zeros) is refused.
 fn decode_cursor(cursor: &str) -> Result<u64, SearchError> {
     let bad = || SearchError::BadQuery("cursor is not one this server issued".into());
+    if cursor.len() > MAX_CURSOR_LEN {
+        return Err(bad());
+    }
     let text = B64URL.decode(cursor).map_err(|_| bad())?;
     let text = String::from_utf8(text).map_err(|_| bad())?;
-    text.strip_prefix("v1:")
+    let last = text
+        .strip_prefix("v1:")
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|n| n.parse().ok())
-        .ok_or_else(bad)
+        .ok_or_else(bad)?;
+    // One spelling per position: what this server would have issued.
+    if encode_cursor(last) != cursor {
+        return Err(bad());
+    }
+    Ok(last)
+}
+
+/// Adds the key of query field `field`, refusing one no entry is ever
+/// indexed under (longer than [`MAX_KEY_LEN`], or holding a NUL: see
+/// [`crate::keys::index_keys`]).
+fn push_key(keys: &mut Vec<String>, field: &str, key: String) -> Result<(), SearchError> {
+    if key.len() > MAX_KEY_LEN || key.contains('\0') {
+        return Err(SearchError::BadQuery(format!(
+            "{field} is too long or holds a NUL: index keys are at most {MAX_KEY_LEN} bytes"
+        )));
+    }
+    keys.push(key);
+    Ok(())
+}
+
+/// `value`, refused if empty (no entry is indexed under an empty value).
+fn non_empty<'a>(field: &str, value: &'a str) -> Result<&'a str, SearchError> {
+    if value.is_empty() {
+        return Err(SearchError::BadQuery(format!("{field} is empty")));
+    }
+    Ok(value)
 }
 
 impl SearchQuery {
@@ -120,39 +248,46 @@ impl SearchQuery {
                 .split_once(':')
                 .filter(|(alg, d)| !alg.is_empty() && is_hex(d))
                 .ok_or_else(|| bad("hash must be <alg>:<hex>, e.g. sha256:e3b0..."))?;
-            keys.push(hash_key(alg, digest));
+            push_key(&mut keys, "hash", hash_key(alg, digest))?;
         }
         if let Some(pem) = &self.public_key {
             let key = PublicKey::from_pem(pem)
                 .ok_or_else(|| bad("publicKey is not a PEM Ed25519 or ECDSA P-256 public key"))?;
-            keys.push(key_key(&key.fingerprint()));
+            push_key(&mut keys, "publicKey", key_key(&key.fingerprint()))?;
         }
         if let Some(fp) = &self.key_fingerprint {
             if fp.len() != 64 || !is_hex(fp) {
                 return Err(bad("keyFingerprint must be 64 hex characters"));
             }
-            keys.push(key_key(fp));
+            push_key(&mut keys, "keyFingerprint", key_key(fp))?;
         }
         if let Some(pt) = &self.predicate_type {
-            if pt.is_empty() {
-                return Err(bad("predicateType is empty"));
-            }
-            keys.push(predicate_type_key(pt));
+            let pt = non_empty("predicateType", pt)?;
+            push_key(&mut keys, "predicateType", predicate_type_key(pt))?;
         }
         if let Some(kind) = &self.kind {
-            keys.push(kind_key(kind));
+            push_key(&mut keys, "kind", kind_key(non_empty("kind", kind)?))?;
         }
         if let Some(workflow) = &self.workflow {
-            keys.push(workflow_key(workflow));
+            push_key(
+                &mut keys,
+                "workflow",
+                workflow_key(non_empty("workflow", workflow)?),
+            )?;
         }
         if let Some(project) = &self.project {
-            keys.push(project_key(project));
+            push_key(
+                &mut keys,
+                "project",
+                project_key(non_empty("project", project)?),
+            )?;
         }
         if let Some(annotation) = &self.annotation {
             let (name, value) = annotation
                 .split_once('=')
-                .ok_or_else(|| bad("annotation must be name=value"))?;
-            keys.push(annotation_key(name, value));
+                .filter(|(name, _)| !name.is_empty())
+                .ok_or_else(|| bad("annotation must be name=value, the name non-empty"))?;
+            push_key(&mut keys, "annotation", annotation_key(name, value))?;
         }
         if keys.is_empty() {
             return Err(bad(
@@ -164,77 +299,142 @@ impl SearchQuery {
             Some("or") => Operator::Or,
             Some(_) => return Err(bad("operator must be and or or")),
         };
-        let limit = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        let mut limit = self.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(1..=MAX_PAGE_SIZE).contains(&limit) {
             return Err(bad(&format!("pageSize must be 1 to {MAX_PAGE_SIZE}")));
+        }
+        if self.proofs {
+            limit = limit.min(MAX_PROOF_HITS);
         }
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         keys.sort();
         keys.dedup();
+        if keys.len() > MAX_QUERY_KEYS {
+            return Err(bad(&format!("at most {MAX_QUERY_KEYS} criteria")));
+        }
         Ok(Plan {
             keys,
             operator,
             after,
             limit,
+            budget: Budget::default(),
         })
     }
 }
 
-/// Runs a plan: the matching log indexes (ascending, at most `limit`) and
-/// the cursor of the next page, if there may be one.
+/// Runs a plan: one page of matching log indexes (ascending, at most
+/// `limit`), within the plan's [`Budget`].
+///
+/// Invariant (what makes paging exact): every member of the driving key up
+/// to the returned cursor has been examined, and every hit is at most the
+/// cursor; the next page starts after it. So following cursors yields each
+/// match once, in log order, whichever key drives each page.
 ///
 /// # Errors
 ///
 /// Store errors.
-pub async fn execute<S: IndexStore>(
-    store: &S,
-    plan: &Plan,
-) -> Result<(Vec<u64>, Option<String>), SearchError> {
-    let hits = match plan.operator {
-        Operator::Or => {
-            // The first `limit` of the union are among the first `limit` of each key.
-            let mut all = Vec::new();
-            for key in &plan.keys {
-                all.extend(store.range(key, plan.after, plan.limit).await?);
-            }
-            all.sort_unstable();
-            all.dedup();
-            all.truncate(plan.limit);
-            all
-        }
-        Operator::And => {
-            // Walk the first key in chunks; keep members every other key holds.
-            let (first, rest) = plan
-                .keys
-                .split_first()
-                .ok_or_else(|| SearchError::BadQuery("no keys".into()))?;
-            let mut hits = Vec::new();
-            let mut after = plan.after;
-            'walk: loop {
-                let chunk = store.range(first, after, plan.limit.max(64)).await?;
-                let Some(&last) = chunk.last() else { break };
-                for member in chunk.iter().copied() {
-                    let mut all = true;
-                    for key in rest {
-                        if !store.contains(key, member).await? {
-                            all = false;
-                            break;
-                        }
-                    }
-                    if all {
-                        hits.push(member);
-                        if hits.len() == plan.limit {
-                            break 'walk;
-                        }
-                    }
-                }
-                after = Some(last);
-            }
-            hits
-        }
-    };
-    let next = (hits.len() == plan.limit)
+pub async fn execute<S: IndexStore>(store: &S, plan: &Plan) -> Result<Page, SearchError> {
+    match plan.operator {
+        Operator::Or => execute_or(store, plan).await,
+        Operator::And => execute_and(store, plan).await,
+    }
+}
+
+/// A page that ends at its last hit if it is full, else the last page.
+fn full_or_last(hits: Vec<u64>, limit: usize) -> Page {
+    let next = (hits.len() >= limit)
         .then(|| hits.last().map(|l| encode_cursor(*l)))
         .flatten();
-    Ok((hits, next))
+    Page {
+        hits,
+        next,
+        partial: None,
+    }
+}
+
+async fn execute_or<S: IndexStore>(store: &S, plan: &Plan) -> Result<Page, SearchError> {
+    // The first `limit` of the union are among the first `limit` of each
+    // key: at most MAX_QUERY_KEYS reads of at most MAX_PAGE_SIZE members.
+    let mut all = Vec::new();
+    for key in &plan.keys {
+        all.extend(store.range(key, plan.after, plan.limit).await?);
+    }
+    all.sort_unstable();
+    all.dedup();
+    all.truncate(plan.limit);
+    Ok(full_or_last(all, plan.limit))
+}
+
+async fn execute_and<S: IndexStore>(store: &S, plan: &Plan) -> Result<Page, SearchError> {
+    let started = Instant::now();
+    // Smallest key first; a key with no members answers at once.
+    let mut sized = Vec::with_capacity(plan.keys.len());
+    for key in &plan.keys {
+        let count = store.count(key).await?;
+        if count == 0 {
+            return Ok(full_or_last(Vec::new(), plan.limit));
+        }
+        sized.push((count, key));
+    }
+    sized.sort();
+    let Some((&(_, driver), rest)) = sized.split_first() else {
+        return Err(SearchError::BadQuery("no keys".into()));
+    };
+    let max_examined = plan.budget.max_examined.max(1);
+    let chunk_size = plan.budget.chunk.max(1);
+    let mut hits = Vec::new();
+    let mut after = plan.after;
+    let mut examined = 0;
+    loop {
+        let want = chunk_size.min(max_examined - examined);
+        let chunk = store.range(driver, after, want).await?;
+        examined += chunk.len();
+        let exhausted = chunk.len() < want;
+        let mut candidates = chunk.clone();
+        for &(_, key) in rest {
+            if candidates.is_empty() {
+                break;
+            }
+            let flags = store.contains_many(key, &candidates).await?;
+            if flags.len() != candidates.len() {
+                return Err(IndexError::Corrupt(format!(
+                    "asked {} members of {key}, got {} answers",
+                    candidates.len(),
+                    flags.len()
+                ))
+                .into());
+            }
+            candidates = candidates
+                .into_iter()
+                .zip(flags)
+                .filter_map(|(m, present)| present.then_some(m))
+                .collect();
+        }
+        for member in candidates {
+            hits.push(member);
+            if hits.len() == plan.limit {
+                // Members of this chunk after `member` are examined again
+                // by the next page.
+                return Ok(full_or_last(hits, plan.limit));
+            }
+        }
+        let Some(&last) = chunk.last().filter(|_| !exhausted) else {
+            return Ok(full_or_last(hits, plan.limit));
+        };
+        after = Some(last);
+        let partial = if examined >= max_examined {
+            Some(Partial::ScanLimit)
+        } else if started.elapsed() >= plan.budget.time {
+            Some(Partial::Deadline)
+        } else {
+            None
+        };
+        if let Some(partial) = partial {
+            return Ok(Page {
+                hits,
+                next: Some(encode_cursor(last)),
+                partial: Some(partial),
+            });
+        }
+    }
 }

@@ -17,6 +17,9 @@ pub enum IndexError {
     /// The embedded RocksDB store failed.
     #[error("embedded index: {0}")]
     Embedded(#[from] rocksdb::Error),
+    /// A stored value or a store answer is not in its format.
+    #[error("corrupt index: {0}")]
+    Corrupt(String),
     /// The stored cursor cannot be read.
     #[error("malformed index cursor {0:?}")]
     BadCursor(String),
@@ -105,6 +108,18 @@ pub trait IndexStore: Send + Sync {
         member: u64,
     ) -> impl Future<Output = Result<bool, IndexError>> + Send;
 
+    /// Whether each of `members` is in `key`, in one round trip: the
+    /// answer has one flag per member, in the same order.
+    fn contains_many(
+        &self,
+        key: &str,
+        members: &[u64],
+    ) -> impl Future<Output = Result<Vec<bool>, IndexError>> + Send;
+
+    /// Number of members of `key` (0 for a key that has none), read in
+    /// O(1): searches use it to start from the smallest key.
+    fn count(&self, key: &str) -> impl Future<Output = Result<u64, IndexError>> + Send;
+
     /// Every key that has members.
     fn keys(&self) -> impl Future<Output = Result<Vec<String>, IndexError>> + Send;
 
@@ -172,6 +187,12 @@ impl IndexStore for AnyStore {
     }
     async fn contains(&self, key: &str, member: u64) -> Result<bool, IndexError> {
         delegate!(self, s => s.contains(key, member))
+    }
+    async fn contains_many(&self, key: &str, members: &[u64]) -> Result<Vec<bool>, IndexError> {
+        delegate!(self, s => s.contains_many(key, members))
+    }
+    async fn count(&self, key: &str) -> Result<u64, IndexError> {
+        delegate!(self, s => s.count(key))
     }
     async fn keys(&self) -> Result<Vec<String>, IndexError> {
         delegate!(self, s => s.keys())

@@ -1,7 +1,10 @@
 //! Property test: for random sets of entries, every search (AND / OR, any
-//! page size, followed page by page) returns exactly what a brute-force scan
-//! of the entries gives, on the embedded store and on the real Redis. The
-//! scan uses what the generator knows about each entry, not `index_keys`.
+//! page size, any scan budget, followed page by page) returns exactly what
+//! a brute-force scan of the entries gives, in order, with no duplicate and
+//! no miss, on the embedded store and on the real Redis. The scan uses what
+//! the generator knows about each entry, not `index_keys`. Small random
+//! budgets (members examined, chunk, a zero deadline) force partial pages
+//! and continuation cursors on small data.
 
 use std::collections::HashSet;
 
@@ -12,7 +15,9 @@ use ed25519_dalek::Signer;
 use evledger_indexer::embedded::EmbeddedStore;
 use evledger_indexer::keys::index_keys;
 use evledger_indexer::redis_store::RedisStore;
-use evledger_indexer::search::{execute, SearchQuery};
+use std::time::Duration;
+
+use evledger_indexer::search::{execute, Budget, SearchQuery};
 use evledger_indexer::{Cursor, IndexStore, IndexedEntry};
 use evledger_ledger::entry::dsse::pae;
 use evledger_ledger::entry::Entry;
@@ -121,7 +126,26 @@ fn criterion_strategy() -> impl Strategy<Value = Criterion> {
     ]
 }
 
-type Queries = Vec<(Vec<Criterion>, bool, usize)>;
+type Queries = Vec<(Vec<Criterion>, bool, usize, Option<Budget>)>;
+
+/// A small scan budget (or none: the server's default).
+fn budget_strategy() -> impl Strategy<Value = Option<Budget>> {
+    proptest::option::of((1usize..12, 1usize..6, any::<bool>()).prop_map(
+        |(max_examined, chunk, zero_deadline)| Budget {
+            max_examined,
+            chunk,
+            time: if zero_deadline {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(60)
+            },
+        },
+    ))
+}
+
+/// Pages followed at most for one query: each page examines at least one
+/// member, so 80 entries never need more.
+const MAX_PAGES: usize = 1000;
 
 async fn check<S: IndexStore>(
     store: &S,
@@ -155,7 +179,7 @@ async fn check<S: IndexStore>(
             written = Some(cursor);
         }
     }
-    for (criteria, or, page) in queries {
+    for (criteria, or, page, budget) in queries {
         let mut query = SearchQuery {
             operator: Some(if *or { "or" } else { "and" }.into()),
             page_size: Some(*page),
@@ -182,17 +206,40 @@ async fn check<S: IndexStore>(
             })
             .map(|(i, _)| i as u64)
             .collect();
-        let mut got = Vec::new();
-        loop {
-            let plan = query.plan().unwrap();
-            let (hits, next) = execute(store, &plan).await.unwrap();
-            prop_assert!(hits.len() <= *page);
-            got.extend(hits);
-            match next {
+        let mut got: Vec<u64> = Vec::new();
+        let mut finished = false;
+        for _ in 0..MAX_PAGES {
+            let mut plan = query.plan().unwrap();
+            if let Some(budget) = budget {
+                plan.budget = *budget;
+            }
+            let result = execute(store, &plan).await.unwrap();
+            prop_assert!(result.hits.len() <= *page);
+            prop_assert!(
+                result.partial.is_none() || result.next.is_some(),
+                "a partial page carries a cursor"
+            );
+            // Ascending, and after everything already returned.
+            for hit in &result.hits {
+                prop_assert!(
+                    got.last().is_none_or(|last| hit > last),
+                    "order or duplicate"
+                );
+                got.push(*hit);
+            }
+            match result.next {
                 Some(cursor) => query.cursor = Some(cursor),
-                None => break,
+                None => {
+                    finished = true;
+                    break;
+                }
             }
         }
+        prop_assert!(
+            finished,
+            "cursors did not run out within {} pages",
+            MAX_PAGES
+        );
         prop_assert_eq!(&got, &expected, "criteria {:?} or={}", criteria, or);
     }
     Ok(())
@@ -226,7 +273,12 @@ proptest! {
     fn search_equals_brute_force(
         entries in proptest::collection::vec(known_strategy(), 0..80),
         queries in proptest::collection::vec(
-            (proptest::collection::vec(criterion_strategy(), 1..4), any::<bool>(), 1usize..20),
+            (
+                proptest::collection::vec(criterion_strategy(), 1..4),
+                any::<bool>(),
+                1usize..20,
+                budget_strategy(),
+            ),
             1..6,
         ),
     ) {
@@ -246,4 +298,144 @@ proptest! {
             result
         })?;
     }
+}
+
+/// A huge key AND a tiny one is answered from the tiny one: with a budget
+/// of 4 members examined, the 3 matches among 6,000 come back in one
+/// complete page; the walk over the huge key would need 2,000 pages. A key
+/// with no members answers at once. (One batch of 6,000 members under one
+/// key also checks that Redis takes batches above Lua's `unpack` limit.)
+async fn smallest_key_drives<S: IndexStore>(store: &S) {
+    let tiny = [3_000, 4_500, 5_999];
+    let entries: Vec<IndexedEntry> = (0..6_000u64)
+        .map(|index| {
+            let mut keys = vec!["kind:dsse".to_string()];
+            if tiny.contains(&index) {
+                keys.push("workflow:x".to_string());
+            }
+            IndexedEntry { index, keys }
+        })
+        .collect();
+    let cursor = Cursor {
+        index: 5_999,
+        leaf_hash: [0; 32],
+    };
+    store.apply(&entries, None, cursor).await.unwrap();
+    for (workflow, expected) in [("x", tiny.to_vec()), ("none", Vec::new())] {
+        let query = SearchQuery {
+            kind: Some("dsse".into()),
+            workflow: Some(workflow.into()),
+            ..SearchQuery::default()
+        };
+        let mut plan = query.plan().unwrap();
+        // 4 members: the 3 matches and the read that finds the key's end.
+        plan.budget = Budget {
+            max_examined: 4,
+            chunk: 2,
+            time: Duration::from_secs(60),
+        };
+        let page = execute(store, &plan).await.unwrap();
+        assert_eq!(page.hits, expected, "workflow:{workflow}");
+        assert_eq!(page.partial, None, "workflow:{workflow}");
+        assert_eq!(page.next, None, "workflow:{workflow}");
+    }
+}
+
+#[test]
+fn and_starts_from_the_smallest_key() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let embedded = EmbeddedStore::open(&dir.path().join("index")).unwrap();
+        smallest_key_drives(&embedded).await;
+
+        let prefix = format!("evledger-test:{}:", rand::random::<u64>());
+        let redis = RedisStore::connect(&redis_url(), &prefix)
+            .await
+            .expect("a Redis on 127.0.0.1:6379 (scripts/setup starts one)");
+        smallest_key_drives(&redis).await;
+        delete_prefix(&redis_url(), &prefix).await;
+    });
+}
+
+/// Malformed or unbounded inputs are refused with a message, before any
+/// store is touched.
+#[test]
+fn bad_inputs_are_refused() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+    let kind = |q: SearchQuery| SearchQuery {
+        kind: Some("dsse".into()),
+        ..q
+    };
+    let cursor = |text: &str| SearchQuery {
+        cursor: Some(B64URL.encode(text)),
+        ..kind(SearchQuery::default())
+    };
+    let cases = [
+        ("plus sign in cursor", cursor("v1:+5")),
+        ("leading zero in cursor", cursor("v1:05")),
+        ("empty cursor number", cursor("v1:")),
+        (
+            "cursor too long",
+            SearchQuery {
+                cursor: Some("A".repeat(65)),
+                ..kind(SearchQuery::default())
+            },
+        ),
+        (
+            "padded cursor",
+            SearchQuery {
+                cursor: Some(format!("{}==", B64URL.encode("v1:5"))),
+                ..kind(SearchQuery::default())
+            },
+        ),
+        (
+            "long kind",
+            SearchQuery {
+                kind: Some("k".repeat(600)),
+                ..SearchQuery::default()
+            },
+        ),
+        (
+            "empty workflow",
+            SearchQuery {
+                workflow: Some(String::new()),
+                ..SearchQuery::default()
+            },
+        ),
+        (
+            "NUL in project",
+            SearchQuery {
+                project: Some("a\0b".into()),
+                ..SearchQuery::default()
+            },
+        ),
+        (
+            "empty annotation name",
+            SearchQuery {
+                annotation: Some("=v".into()),
+                ..SearchQuery::default()
+            },
+        ),
+        (
+            "page size 0",
+            SearchQuery {
+                page_size: Some(0),
+                ..kind(SearchQuery::default())
+            },
+        ),
+    ];
+    for (name, query) in cases {
+        assert!(query.plan().is_err(), "{name}: accepted");
+    }
+    // What the server issues is accepted, and proofs shorten the page.
+    let mut ok = cursor("v1:5");
+    ok.page_size = Some(1000);
+    ok.proofs = true;
+    let plan = ok.plan().unwrap();
+    assert_eq!(plan.after, Some(5));
+    assert_eq!(plan.limit, evledger_indexer::search::MAX_PROOF_HITS);
 }

@@ -49,6 +49,15 @@ pub enum CheckpointError {
     /// No signature by a trusted key verified.
     #[error("checkpoint not signed by a trusted key: {0}")]
     Unverified(String),
+    /// The quorum exceeds the distinct witnesses trusted (a key given
+    /// twice is one witness).
+    #[error("a quorum of {quorum} needs more than the {witnesses} distinct trusted witness(es)")]
+    QuorumUnreachable {
+        /// Distinct witness keys given.
+        witnesses: usize,
+        /// Cosignatures required.
+        quorum: usize,
+    },
     /// Fewer trusted witnesses cosigned the checkpoint than the policy needs.
     #[error("checkpoint cosigned by {have} trusted witness(es); the quorum is {need}")]
     Quorum {
@@ -430,23 +439,35 @@ impl CheckpointVerifier {
     /// Also requires cosignatures by `quorum` of the witnesses with the
     /// given `cosignature/v1` verifier keys.
     ///
+    /// A witness is its public key: a key given twice (under any names)
+    /// is one witness and counts once toward the quorum; the first
+    /// spelling is kept.
+    ///
     /// # Errors
     ///
     /// [`CheckpointError::VerifierKey`] for a malformed witness key, and
-    /// [`CheckpointError::Quorum`] if `quorum` exceeds the witnesses given.
+    /// [`CheckpointError::QuorumUnreachable`] if `quorum` exceeds the
+    /// distinct witnesses given.
     pub fn with_witnesses<S: AsRef<str>>(
         mut self,
         witness_keys: &[S],
         quorum: usize,
     ) -> Result<Self, CheckpointError> {
-        self.witnesses = witness_keys
-            .iter()
-            .map(|k| CosignatureVerifier::new(k.as_ref()))
-            .collect::<Result<_, _>>()?;
+        let mut witnesses: Vec<CosignatureVerifier> = Vec::with_capacity(witness_keys.len());
+        for key in witness_keys {
+            let witness = CosignatureVerifier::new(key.as_ref())?;
+            if !witnesses
+                .iter()
+                .any(|w| w.public_key() == witness.public_key())
+            {
+                witnesses.push(witness);
+            }
+        }
+        self.witnesses = witnesses;
         if quorum > self.witnesses.len() {
-            return Err(CheckpointError::Quorum {
-                have: self.witnesses.len(),
-                need: quorum,
+            return Err(CheckpointError::QuorumUnreachable {
+                witnesses: self.witnesses.len(),
+                quorum,
             });
         }
         self.quorum = quorum;
@@ -526,5 +547,66 @@ impl CheckpointVerifier {
             note,
             cosigners,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cosignature::Cosigner;
+
+    /// The cosigner with `skey`'s seed under another `name`.
+    fn renamed(skey: &str, vkey: &str, name: &str) -> Cosigner {
+        use base64::Engine;
+        // The base64 parts may hold '+': split off the fixed fields only.
+        let seed = skey.splitn(5, '+').nth(4).expect("seed");
+        let public = vkey.splitn(3, '+').nth(2).expect("public key");
+        let public = base64::engine::general_purpose::STANDARD
+            .decode(public)
+            .expect("base64");
+        let id = signed_note::key_id(name, &public);
+        Cosigner::from_signer_key(&format!("PRIVATE+KEY+{name}+{id:08x}+{seed}")).expect("key")
+    }
+
+    /// A log-signed note cosigned by one witness key under each of `names`;
+    /// returns it, the log's verifier key and the witness verifier keys.
+    fn cosigned(names: &[&str]) -> (String, String, Vec<String>) {
+        let (signer, _) = LogSigner::generate("log.example/q").expect("signer");
+        let (first, skey) = Cosigner::generate(names[0]).expect("cosigner");
+        let mut note = signer.sign(3, [7; 32]).expect("sign").note;
+        let body = note[..note.find("\n\n").expect("note") + 1].to_string();
+        let mut vkeys = Vec::new();
+        for name in names {
+            let cosigner = renamed(&skey, &first.verifier_key(), name);
+            note.push_str(&cosigner.cosign(body.as_bytes(), 1_700_000_000));
+            vkeys.push(cosigner.verifier_key());
+        }
+        (note, signer.verifier_key().to_string(), vkeys)
+    }
+
+    #[test]
+    fn one_witness_key_under_two_names_counts_once() {
+        let (note, log, witnesses) = cosigned(&["w.example/a", "w.example/b"]);
+        let one = CheckpointVerifier::new(&[&log])
+            .expect("log key")
+            .with_witnesses(&witnesses[..1], 1)
+            .expect("policy");
+        assert_eq!(
+            one.verify(note.as_bytes()).expect("quorum 1").cosigners,
+            vec!["w.example/a".to_string()]
+        );
+        let two = CheckpointVerifier::new(&[&log])
+            .expect("log key")
+            .with_witnesses(&witnesses, 2);
+        assert!(
+            matches!(
+                two,
+                Err(CheckpointError::QuorumUnreachable {
+                    witnesses: 1,
+                    quorum: 2
+                })
+            ),
+            "{two:?}"
+        );
     }
 }

@@ -203,6 +203,13 @@ impl CosignatureVerifier {
     pub fn witness_name(&self) -> &str {
         &self.name
     }
+
+    /// The witness's Ed25519 public key: what makes two verifier keys the
+    /// same witness (a name is only a label; one key under two names is one
+    /// witness, and its signature verifies under both).
+    pub fn public_key(&self) -> &[u8; 32] {
+        self.key.as_bytes()
+    }
 }
 
 impl Verifier for CosignatureVerifier {

@@ -9,6 +9,8 @@ pub mod bundle;
 pub mod checkpoint;
 pub mod cosignature;
 pub mod entry;
+#[cfg(feature = "fault-injection")]
+pub mod faults;
 mod hashes;
 pub mod proof;
 mod sequencer;
@@ -18,7 +20,7 @@ pub mod witness;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
@@ -26,7 +28,7 @@ use tokio::sync::{oneshot, watch};
 pub use checkpoint::{CheckpointError, CheckpointVerifier, LogSigner, SignedCheckpoint};
 pub use cosignature::{CosignatureVerifier, Cosigner};
 pub use proof::{leaf_hash, ConsistencyProof, InclusionProof, ProofError};
-pub use sequencer::{Appended, BatchPolicy};
+pub use sequencer::{Appended, BatchPolicy, Halt};
 pub use tiles::{TileCoord, TileKind};
 
 use hashes::TileHashes;
@@ -36,6 +38,9 @@ use tiles::{HASH_SIZE, MAX_ENTRY_SIZE, TILE_WIDTH};
 
 /// Submissions that may wait for the sequencer before new ones are refused.
 pub const SUBMISSION_QUEUE_DEPTH: usize = 16 * 1024;
+
+/// The directory of the log's RocksDB database inside the data directory.
+pub(crate) const LOG_DIR: &str = "log";
 
 /// Errors of the ledger.
 #[derive(Debug, Error)]
@@ -67,9 +72,57 @@ pub enum LedgerError {
     /// The sequencer has stopped.
     #[error("the sequencer has stopped")]
     Closed,
-    /// The batch holding the submission failed and was not committed.
+    /// The batch holding the submission failed before its commit and was
+    /// not committed; the sequencer goes on.
     #[error("append failed, nothing committed: {0}")]
     BatchFailed(String),
+    /// A durable write of the sequencer failed, so what is on disk is
+    /// unknown: the sequencer refuses every append until the process
+    /// restarts and reads the disk again. Not the caller's fault.
+    #[error(
+        "the sequencer stopped after a failed durable write ({0}); appends resume after a restart"
+    )]
+    Fatal(String),
+    /// The database is a backup copy (tree size `size`), possibly behind
+    /// checkpoints already published: appends are refused until
+    /// [`Ledger::resume`] is given the latest published checkpoint.
+    #[error("this log was restored from a backup copy (tree size {size}) and refuses appends until it is resumed from the latest published checkpoint (serve --resume-from)")]
+    Restored {
+        /// Tree size of the copy.
+        size: u64,
+    },
+    /// [`Ledger::resume`]: the published log is longer than this copy, so
+    /// any append here would sign a tree that is not its extension.
+    #[error("the latest published checkpoint has tree size {published}, but this copy holds only {local} entries: it cannot extend the published log; start a new log (new origin and key)")]
+    CannotExtend {
+        /// Size of the published checkpoint.
+        published: u64,
+        /// Size of the local tree.
+        local: u64,
+    },
+    /// [`Ledger::resume`]: the published checkpoint's root is not this
+    /// database's root at that size: the copy contradicts its own key.
+    #[error("the checkpoint for tree size {size} does not match this database's tree at that size: this copy contradicts what its key signed; start a new log (new origin and key)")]
+    Inconsistent {
+        /// Size of the published checkpoint.
+        size: u64,
+    },
+    /// [`Ledger::resume`]: the checkpoint given does not verify with the
+    /// log's key.
+    #[error("the resume checkpoint does not verify with this log's key: {0}")]
+    ResumeCheckpoint(CheckpointError),
+    /// The stored log was signed for another origin than the signer's.
+    #[error("the log in this data directory has origin {stored:?}, but the signing key is for {signer:?}: serve it with its own key, or start a new log in a new data directory")]
+    OriginMismatch {
+        /// Origin of the stored checkpoints.
+        stored: String,
+        /// Origin of the signer key.
+        signer: String,
+    },
+    /// A write refused by an injected fault (tests only).
+    #[cfg(feature = "fault-injection")]
+    #[error("injected fault: {0}")]
+    Injected(String),
     /// Opening the data directory failed.
     #[error("data directory {path}: {source}")]
     DataDir {
@@ -78,6 +131,13 @@ pub enum LedgerError {
         /// What went wrong.
         source: std::io::Error,
     },
+}
+
+fn create_data_dir(dir: &Path) -> Result<(), LedgerError> {
+    std::fs::create_dir_all(dir).map_err(|source| LedgerError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    })
 }
 
 /// How to open a ledger.
@@ -100,6 +160,9 @@ pub struct Ledger {
     signer: Arc<LogSigner>,
     sequencer: Arc<SequencerHandle>,
     latest: watch::Receiver<Arc<SignedCheckpoint>>,
+    /// Why appends are refused, if they are; shared with the sequencer,
+    /// which sets [`Halt::Fatal`].
+    halt: Arc<RwLock<Option<Halt>>>,
 }
 
 /// The queue into the sequencer thread, and the thread.
@@ -131,23 +194,68 @@ impl std::fmt::Debug for Ledger {
 
 impl Ledger {
     /// Opens the log in `config.data_dir` (creating it), checks that the
-    /// stored tree is whole, and starts the sequencer thread.
+    /// stored tree is whole and of the signer's origin, and starts the
+    /// sequencer thread. A backup copy (see [`Store::backup_to`]) opens
+    /// halted with [`Halt::Restored`]: reads work, appends wait for
+    /// [`Ledger::resume`].
     ///
     /// # Errors
     ///
-    /// Storage errors, or a stored tree whose root does not match its last
-    /// checkpoint.
+    /// Storage errors, a stored tree whose root does not match its last
+    /// checkpoint, [`LedgerError::OriginMismatch`].
     pub fn open(config: LedgerConfig) -> Result<Self, LedgerError> {
-        std::fs::create_dir_all(&config.data_dir).map_err(|source| LedgerError::DataDir {
-            path: config.data_dir.clone(),
-            source,
-        })?;
-        let store = Arc::new(Store::open(&config.data_dir.join("log"))?);
+        create_data_dir(&config.data_dir)?;
+        let store = Store::open(&config.data_dir.join(LOG_DIR))?;
+        Self::start(config, store)
+    }
+
+    /// [`Ledger::open`] with every write of the store going through
+    /// `faults` (tests only).
+    ///
+    /// # Errors
+    ///
+    /// As [`Ledger::open`].
+    #[cfg(feature = "fault-injection")]
+    pub fn open_with_faults(
+        config: LedgerConfig,
+        faults: Arc<faults::Faults>,
+    ) -> Result<Self, LedgerError> {
+        create_data_dir(&config.data_dir)?;
+        let store = Store::open_with_faults(&config.data_dir.join(LOG_DIR), faults)?;
+        Self::start(config, store)
+    }
+
+    /// The tree size stored in `data_dir` without opening a ledger on it
+    /// (0 when there is no log yet): so that a caller can refuse to make a
+    /// new key for a log that has entries.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors (among them: another process has the log open).
+    pub fn stored_tree_size(data_dir: &Path) -> Result<u64, LedgerError> {
+        let path = data_dir.join(LOG_DIR);
+        if !path.exists() {
+            return Ok(0);
+        }
+        Store::open(&path)?.tree_size()
+    }
+
+    fn start(config: LedgerConfig, store: Store) -> Result<Self, LedgerError> {
+        let store = Arc::new(store);
         let signer = Arc::new(config.signer);
         let size = store.tree_size()?;
         let root = proof::tree_root(size, &TileHashes::committed(&store))?;
         let checkpoint = match store.checkpoint(size)? {
             Some(note) => {
+                // Every checkpoint of a log names one origin; a key of
+                // another origin would start a second log on these entries.
+                let stored = SignedCheckpoint::parse_unverified(&note)?.origin;
+                if stored != signer.origin() {
+                    return Err(LedgerError::OriginMismatch {
+                        stored,
+                        signer: signer.origin().to_string(),
+                    });
+                }
                 let verified =
                     CheckpointVerifier::new(&[signer.verifier_key()])?.verify(note.as_bytes());
                 match verified {
@@ -169,6 +277,13 @@ impl Ledger {
             }
         };
         metrics::gauge!("evledger_tree_size").set(size as f64);
+        // A copy may be behind checkpoints already published under this
+        // key: signing anything new on it could fork the log.
+        let halt = Arc::new(RwLock::new(
+            store
+                .copy_marker()?
+                .map(|copied| Halt::Restored { size: copied }),
+        ));
         let (published, latest) = watch::channel(Arc::new(checkpoint));
         let (submissions, queue) = sync_channel(SUBMISSION_QUEUE_DEPTH);
         let sequencer = Sequencer {
@@ -177,6 +292,7 @@ impl Ledger {
             policy: config.batch,
             published,
             edge: Default::default(),
+            halt: halt.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("sequencer".into())
@@ -193,7 +309,59 @@ impl Ledger {
                 thread: Some(thread),
             }),
             latest,
+            halt,
         })
+    }
+
+    /// Why appends are refused, if they are: a restored copy not yet
+    /// resumed, or a sequencer stopped by a failed durable write.
+    pub fn halt(&self) -> Option<Halt> {
+        // A poisoned lock still holds a whole value (set in one statement).
+        self.halt.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Resumes appending on a restored copy, given the latest checkpoint
+    /// the log published (its own `/checkpoint`, a witness's cosigned one,
+    /// a monitor's last): it must verify with the log's key, be no larger
+    /// than the local tree, and its root must be the local root at its
+    /// size, so that every later checkpoint extends it. On success the
+    /// copy marker is removed (synced): the copy is the log from now on.
+    /// Also a check for any ledger (a data directory restored from a file
+    /// system snapshot has no marker): it changes nothing but the marker.
+    /// Returns the size resumed from.
+    ///
+    /// # Errors
+    ///
+    /// [`LedgerError::ResumeCheckpoint`], [`LedgerError::CannotExtend`],
+    /// [`LedgerError::Inconsistent`] (for the last two the operator must
+    /// start a new log); storage errors.
+    pub fn resume(&self, note: &[u8]) -> Result<u64, LedgerError> {
+        let published = CheckpointVerifier::new(&[self.signer.verifier_key()])?
+            .verify(note)
+            .map_err(LedgerError::ResumeCheckpoint)?;
+        let local = self.checkpoint().size;
+        if published.size > local {
+            return Err(LedgerError::CannotExtend {
+                published: published.size,
+                local,
+            });
+        }
+        // Same root at that size means the same leaves: the local tree
+        // extends the published one (a consistency proof exists by
+        // construction), and so will every checkpoint signed from here.
+        if self.root_at(published.size)? != published.root {
+            return Err(LedgerError::Inconsistent {
+                size: published.size,
+            });
+        }
+        if self.store.copy_marker()?.is_some() {
+            self.store.clear_copy_marker()?;
+        }
+        let mut halt = self.halt.write().unwrap_or_else(|p| p.into_inner());
+        if matches!(*halt, Some(Halt::Restored { .. })) {
+            *halt = None;
+        }
+        Ok(published.size)
     }
 
     /// Appends a leaf and waits until it is durable. A leaf already in the
@@ -203,10 +371,14 @@ impl Ledger {
     /// # Errors
     ///
     /// [`LedgerError::EntryTooLarge`], [`LedgerError::Overloaded`] when the
-    /// queue is full, or the batch's failure.
+    /// queue is full, [`LedgerError::Restored`] or [`LedgerError::Fatal`]
+    /// while halted (see [`Ledger::halt`]), or the batch's failure.
     pub async fn append(&self, leaf: Vec<u8>) -> Result<Appended, LedgerError> {
         if leaf.len() > MAX_ENTRY_SIZE {
             return Err(LedgerError::EntryTooLarge { size: leaf.len() });
+        }
+        if let Some(halt) = self.halt() {
+            return Err(halt.into());
         }
         let (reply, answer) = oneshot::channel();
         let Some(submissions) = &self.sequencer.submissions else {
@@ -495,7 +667,9 @@ impl Ledger {
         }
     }
 
-    /// Writes a consistent copy of the database to `dir` while serving.
+    /// Writes a consistent copy of the database to `dir` while serving,
+    /// marked as a copy: a ledger opened on it refuses appends until
+    /// [`Ledger::resume`]d (see [`Store::backup_to`]).
     ///
     /// # Errors
     ///

@@ -18,9 +18,20 @@
 //!
 //! Readers never see a tree size before its batch is durable, so every
 //! checkpoint ever served is backed by data on disk.
+//!
+//! Failure has two kinds ([`SequenceError`]). Anything before the commit
+//! point (a read, hashing, signing) wrote nothing: the batch's waiters get
+//! [`LedgerError::BatchFailed`] and the next batch starts from the same
+//! published tree. A failed commit write is **fatal**: the batch may be on
+//! disk, in part of the page cache, or nowhere, and guessing either way
+//! could acknowledge a lost entry or sign a second tree at a size already
+//! written. So, as Sunlight does, the sequencer stops: it sets
+//! [`Halt::Fatal`] and answers that batch and every later submission with
+//! [`LedgerError::Fatal`]; a restart reads what is really on disk
+//! (`Ledger::open` checks that the stored tree matches its checkpoint).
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, watch};
@@ -44,6 +55,75 @@ pub struct Appended {
     pub duplicate: bool,
     /// The checkpoint of the batch, which includes the entry.
     pub checkpoint: Arc<SignedCheckpoint>,
+}
+
+/// Why a ledger refuses appends (see `Ledger::halt`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Halt {
+    /// The database is a backup copy of tree size `size`, not yet resumed
+    /// from the latest published checkpoint.
+    Restored {
+        /// Tree size of the copy.
+        size: u64,
+    },
+    /// A durable write failed; the state on disk is unknown until a restart.
+    Fatal {
+        /// The failed write's error.
+        reason: String,
+    },
+}
+
+impl Halt {
+    /// Stable machine-readable name of the reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Restored { .. } => "log_restored",
+            Self::Fatal { .. } => "sequencer_failed",
+        }
+    }
+}
+
+impl From<Halt> for LedgerError {
+    fn from(halt: Halt) -> Self {
+        match halt {
+            Halt::Restored { size } => LedgerError::Restored { size },
+            Halt::Fatal { reason } => LedgerError::Fatal(reason),
+        }
+    }
+}
+
+impl std::fmt::Display for Halt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", LedgerError::from(self.clone()))
+    }
+}
+
+/// How a batch failed: whether the sequencer can go on.
+#[derive(Debug)]
+pub(crate) enum SequenceError {
+    /// Failed before the commit write: nothing was written, the next batch
+    /// starts from the same published tree.
+    Batch(LedgerError),
+    /// The commit write failed: the disk's state is unknown; stop.
+    Fatal(LedgerError),
+}
+
+impl From<LedgerError> for SequenceError {
+    fn from(e: LedgerError) -> Self {
+        Self::Batch(e)
+    }
+}
+
+impl From<tlog_tiles::Error> for SequenceError {
+    fn from(e: tlog_tiles::Error) -> Self {
+        Self::Batch(e.into())
+    }
+}
+
+impl From<crate::CheckpointError> for SequenceError {
+    fn from(e: crate::CheckpointError) -> Self {
+        Self::Batch(e.into())
+    }
 }
 
 pub(crate) struct Submission {
@@ -79,6 +159,9 @@ pub(crate) struct Sequencer {
     /// append reads no tile from disk. At most one per tile level: the
     /// memory use does not grow with the log.
     pub edge: TileOverlay,
+    /// Why appends are refused; the sequencer sets [`Halt::Fatal`] and
+    /// checks it before every batch.
+    pub halt: Arc<RwLock<Option<Halt>>>,
 }
 
 /// One answer owed to a waiter once the batch commits.
@@ -94,6 +177,13 @@ impl Sequencer {
     pub(crate) fn run(mut self, queue: Receiver<Submission>) {
         while let Ok(first) = queue.recv() {
             let batch = self.gather(first, &queue);
+            if let Some(halt) = self.halted() {
+                // Submissions queued before (or racing) the halt.
+                for submission in batch {
+                    let _ = submission.reply.send(Err(halt.clone().into()));
+                }
+                continue;
+            }
             let count = batch.len();
             let started = Instant::now();
             self.sequence(batch);
@@ -101,6 +191,11 @@ impl Sequencer {
             metrics::histogram!("evledger_batch_size").record(count as f64);
         }
         debug!("sequencer stopped: no more submitters");
+    }
+
+    fn halted(&self) -> Option<Halt> {
+        // A poisoned lock still holds a whole value (set in one statement).
+        self.halt.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn gather(&self, first: Submission, queue: &Receiver<Submission>) -> Vec<Submission> {
@@ -141,7 +236,19 @@ impl Sequencer {
                     }));
                 }
             }
-            Err(e) => {
+            Err(SequenceError::Fatal(e)) => {
+                error!(error = %e, "the commit write failed: the state on disk is unknown; the sequencer refuses appends until a restart");
+                metrics::counter!("evledger_batch_failures_total").increment(1);
+                metrics::counter!("evledger_sequencer_fatal_total").increment(1);
+                let reason = e.to_string();
+                *self.halt.write().unwrap_or_else(|p| p.into_inner()) = Some(Halt::Fatal {
+                    reason: reason.clone(),
+                });
+                for p in pending {
+                    let _ = p.reply.send(Err(LedgerError::Fatal(reason.clone())));
+                }
+            }
+            Err(SequenceError::Batch(e)) => {
                 error!(error = %e, "append batch failed; nothing of it was committed");
                 metrics::counter!("evledger_batch_failures_total").increment(1);
                 // The edge may hold hashes of the failed batch: reload it from disk.
@@ -158,7 +265,7 @@ impl Sequencer {
         &mut self,
         batch: Vec<Submission>,
         pending: &mut Vec<Pending>,
-    ) -> Result<Arc<SignedCheckpoint>, LedgerError> {
+    ) -> Result<Arc<SignedCheckpoint>, SequenceError> {
         let mut commit = Commit::default();
         let mut in_batch: std::collections::HashMap<[u8; 32], u64> = Default::default();
         let start = self.published.borrow().size;
@@ -197,7 +304,8 @@ impl Sequencer {
                     return Err(LedgerError::Corrupt(format!(
                         "tile {key:?} holds {} bytes, expected hash {position} next",
                         tile.len()
-                    )));
+                    ))
+                    .into());
                 }
                 tile.extend_from_slice(&node.0);
                 dirty.insert(key);
@@ -227,9 +335,12 @@ impl Sequencer {
             .map(|key| (*key, self.edge[key].clone()))
             .collect();
 
-        // The commit point.
+        // The commit point. Before it nothing was written; after a failure
+        // of it the batch may or may not be on disk: fatal, never a guess.
         let synced = Instant::now();
-        self.store.commit(commit, size)?;
+        self.store
+            .commit(commit, size)
+            .map_err(SequenceError::Fatal)?;
         metrics::histogram!("evledger_commit_seconds").record(synced.elapsed().as_secs_f64());
         metrics::counter!("evledger_entries_appended_total").increment(size - start);
 

@@ -8,10 +8,20 @@
 //! | `checkpoints` | tree size (u64 BE)         | signed note                    |
 //! | `meta`        | `tree_size`                | tree size (u64 BE)             |
 //! | `meta`        | `sink/<name>`              | entries the sink has delivered (u64 BE) |
+//! | `meta`        | `copy`                     | present in a backup copy: the tree size copied (u64 BE) |
 //!
 //! Every append batch lands in one synced [`WriteBatch`]; `meta/tree_size`
 //! moves in that same batch, so a reader of the store never sees a tree size
 //! whose entries, tiles or checkpoint are missing.
+//!
+//! A backup ([`Store::backup_to`]) is a RocksDB checkpoint that carries the
+//! `meta/copy` marker: a copy is by definition possibly behind the log it
+//! was taken from, whose later checkpoints are already published, so a
+//! ledger opened on it must not append until told where the published log
+//! stands (see `Ledger::resume`).
+//!
+//! Every write goes through one private `write` function, where the
+//! `fault-injection` feature (tests only) can fail, delay or drop it.
 //!
 //! Leaves are the dedup key: the leaf is the canonical encoding of the entry
 //! body, so "same body" and "same leaf hash" are one question.
@@ -30,6 +40,8 @@ pub(crate) const CF_META: &str = "meta";
 const COLUMN_FAMILIES: [&str; 5] = [CF_ENTRIES, CF_TILES, CF_BY_LEAF, CF_CHECKPOINTS, CF_META];
 const META_TREE_SIZE: &[u8] = b"tree_size";
 const META_SINK_PREFIX: &str = "sink/";
+/// Marker of a backup copy; see the module documentation.
+const META_COPY: &[u8] = b"copy";
 /// Block cache shared by every column family.
 const BLOCK_CACHE_BYTES: usize = 64 << 20;
 /// Memtable size of one column family.
@@ -40,6 +52,9 @@ const MEMTABLE_BUDGET_BYTES: usize = 64 << 20;
 /// The log's RocksDB database.
 pub struct Store {
     db: DB,
+    /// Faults injected into every write (tests only).
+    #[cfg(feature = "fault-injection")]
+    faults: Option<std::sync::Arc<crate::faults::Faults>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -100,7 +115,52 @@ impl Store {
             ColumnFamilyDescriptor::new(*name, cf_options)
         });
         let db = DB::open_cf_descriptors(&options, path, families)?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            #[cfg(feature = "fault-injection")]
+            faults: None,
+        })
+    }
+
+    /// Opens the database at `path` with every write going through `faults`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`].
+    #[cfg(feature = "fault-injection")]
+    pub fn open_with_faults(
+        path: &Path,
+        faults: std::sync::Arc<crate::faults::Faults>,
+    ) -> Result<Self, LedgerError> {
+        let mut store = Self::open(path)?;
+        store.faults = Some(faults);
+        Ok(store)
+    }
+
+    /// Writes `batch` atomically; `sync` waits for the WAL fsync, which also
+    /// makes every earlier write durable (the WAL is one sequential file).
+    /// The only write path of the store.
+    fn write(&self, batch: rocksdb::WriteBatch, sync: bool) -> Result<(), LedgerError> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(faults) = &self.faults {
+            return faults.write(&self.db, batch, sync);
+        }
+        let mut options = rocksdb::WriteOptions::default();
+        options.set_sync(sync);
+        self.db.write_opt(batch, &options)?;
+        Ok(())
+    }
+
+    /// Writes every raw batch of `batches` (in [`rocksdb::WriteBatch::data`]
+    /// form) in order, synced at the end: how the fault layer rebuilds what
+    /// survived a power cut.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) fn replay(&self, batches: &[Vec<u8>]) -> Result<(), LedgerError> {
+        for data in batches {
+            self.db.write(rocksdb::WriteBatch::from_data(data))?;
+        }
+        self.db.flush_wal(true)?;
+        Ok(())
     }
 
     fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, LedgerError> {
@@ -190,6 +250,11 @@ impl Store {
     }
 
     /// Writes one batch atomically and durably (WAL fsync before returning).
+    ///
+    /// # Errors
+    ///
+    /// Storage errors. After one, what is on disk is unknown (the batch may
+    /// or may not be durable): the caller must not go on as if either held.
     pub(crate) fn commit(&self, commit: Commit, new_size: u64) -> Result<(), LedgerError> {
         let mut batch = rocksdb::WriteBatch::default();
         let entries = self.cf(CF_ENTRIES)?;
@@ -208,10 +273,7 @@ impl Store {
             batch.put_cf(self.cf(CF_CHECKPOINTS)?, size.to_be_bytes(), note);
         }
         batch.put_cf(self.cf(CF_META)?, META_TREE_SIZE, new_size.to_be_bytes());
-        let mut options = rocksdb::WriteOptions::default();
-        options.set_sync(true);
-        self.db.write_opt(batch, &options)?;
-        Ok(())
+        self.write(batch, true)
     }
 
     /// The cursor of sink `name`: how many entries it has delivered.
@@ -239,15 +301,13 @@ impl Store {
         delivered: u64,
         sync: bool,
     ) -> Result<(), LedgerError> {
-        let mut options = rocksdb::WriteOptions::default();
-        options.set_sync(sync);
-        self.db.put_cf_opt(
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.put_cf(
             self.cf(CF_META)?,
             format!("{META_SINK_PREFIX}{name}"),
             delivered.to_be_bytes(),
-            &options,
-        )?;
-        Ok(())
+        );
+        self.write(batch, sync)
     }
 
     /// Forgets the cursor of sink `name`.
@@ -256,24 +316,67 @@ impl Store {
     ///
     /// Storage errors.
     pub fn delete_sink_cursor(&self, name: &str) -> Result<(), LedgerError> {
-        let mut options = rocksdb::WriteOptions::default();
-        options.set_sync(true);
-        self.db.delete_cf_opt(
-            self.cf(CF_META)?,
-            format!("{META_SINK_PREFIX}{name}"),
-            &options,
-        )?;
-        Ok(())
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_cf(self.cf(CF_META)?, format!("{META_SINK_PREFIX}{name}"));
+        self.write(batch, true)
     }
 
-    /// Takes a consistent on-disk copy of the database (RocksDB checkpoint).
+    /// The tree size recorded by the copy marker, if this database is a
+    /// backup copy not yet resumed.
     ///
     /// # Errors
     ///
-    /// Storage errors, or `dir` already exists.
+    /// Storage errors.
+    pub fn copy_marker(&self) -> Result<Option<u64>, LedgerError> {
+        self.db
+            .get_cf(self.cf(CF_META)?, META_COPY)?
+            .map(|v| decode_u64(&v))
+            .transpose()
+    }
+
+    /// Removes the copy marker (synced): the copy is the log from now on.
+    pub(crate) fn clear_copy_marker(&self) -> Result<(), LedgerError> {
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_cf(self.cf(CF_META)?, META_COPY);
+        self.write(batch, true)
+    }
+
+    /// Takes a consistent on-disk copy of the database (RocksDB checkpoint)
+    /// and marks it a copy (`meta/copy`). The checkpoint is taken into
+    /// `<dir>.partial`, marked, and only then renamed to `dir`, so a copy
+    /// under its final name always carries the marker.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors, or `dir` (or `<dir>.partial`) already exists.
     pub fn backup_to(&self, dir: &Path) -> Result<(), LedgerError> {
+        let io = |source| LedgerError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        };
+        if dir.exists() {
+            return Err(io(std::io::Error::from(std::io::ErrorKind::AlreadyExists)));
+        }
+        let mut partial = dir.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = std::path::PathBuf::from(partial);
         let checkpoint = rocksdb::checkpoint::Checkpoint::new(&self.db)?;
-        checkpoint.create_checkpoint(dir)?;
+        checkpoint.create_checkpoint(&partial)?;
+        {
+            let copy = Store::open(&partial)?;
+            let size = copy.tree_size()?;
+            let mut batch = rocksdb::WriteBatch::default();
+            batch.put_cf(copy.cf(CF_META)?, META_COPY, size.to_be_bytes());
+            copy.write(batch, true)?;
+            // Dropping `copy` closes the copy before it gets its final name.
+        }
+        std::fs::rename(&partial, dir).map_err(io)?;
+        if let Some(parent) = dir.parent() {
+            // The rename is durable once its directory is.
+            std::fs::File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
+        }
         Ok(())
     }
 }

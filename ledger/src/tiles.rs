@@ -23,6 +23,11 @@ pub const HASH_SIZE: usize = 32;
 pub const MAX_ENTRY_SIZE: usize = u16::MAX as usize;
 /// Highest tile level a 64-bit tree can have.
 pub const MAX_TILE_LEVEL: u8 = 63 / TILE_HEIGHT;
+/// Longest canonical tile path: `tile/entries/` (longer than any level),
+/// seven index groups (`x018/x446/x744/x073/x709/x551/615`, the largest
+/// `u64`) and `.p/255`. Anything longer is refused before it is split.
+pub const MAX_TILE_PATH_LEN: usize =
+    "tile/entries/".len() + "x018/x446/x744/x073/x709/x551/615".len() + ".p/255".len();
 
 /// What a tile holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,16 +72,27 @@ impl TileCoord {
         path
     }
 
-    /// Parses a canonical C2SP tile path (with or without the leading `tile/`).
+    /// Parses a canonical C2SP tile path, `tile/...` exactly as [`path`]
+    /// writes it (the raw URL path: a percent-encoded digit is not a digit).
     ///
     /// # Errors
     ///
     /// Returns [`TilePathError`] for anything but the one canonical spelling:
-    /// three-digit groups with `x` before all but the last, no leading zero
-    /// group, a level of at most [`MAX_TILE_LEVEL`], a partial width of 1 to 255.
+    /// the `tile/` prefix once, three-digit groups with `x` before all but
+    /// the last, no leading zero group, a level of at most
+    /// [`MAX_TILE_LEVEL`], a partial width of 1 to 255, at most
+    /// [`MAX_TILE_PATH_LEN`] bytes.
+    ///
+    /// [`path`]: TileCoord::path
     pub fn parse(path: &str) -> Result<Self, TilePathError> {
-        let bad = || TilePathError(path.to_string());
-        let rest = path.strip_prefix("tile/").unwrap_or(path);
+        let bad = || {
+            let shown: String = path.chars().take(MAX_TILE_PATH_LEN + 8).collect();
+            TilePathError(shown)
+        };
+        if path.len() > MAX_TILE_PATH_LEN {
+            return Err(bad());
+        }
+        let rest = path.strip_prefix("tile/").ok_or_else(bad)?;
         let (level, rest) = rest.split_once('/').ok_or_else(bad)?;
         let kind = if level == "entries" {
             TileKind::Entries
@@ -117,7 +133,7 @@ impl TileCoord {
         }
         let coord = TileCoord { kind, index, width };
         // Only the canonical spelling is accepted (no `x000/001` for `001`).
-        if coord.path().strip_prefix("tile/") != Some(rest_with_level(path)) {
+        if coord.path() != path {
             return Err(bad());
         }
         Ok(coord)
@@ -136,10 +152,6 @@ impl TileCoord {
         let start = index.saturating_mul(TILE_WIDTH);
         count.saturating_sub(start).min(TILE_WIDTH)
     }
-}
-
-fn rest_with_level(path: &str) -> &str {
-    path.strip_prefix("tile/").unwrap_or(path)
 }
 
 fn parse_decimal<T: std::str::FromStr>(s: &str) -> Option<T> {
@@ -223,11 +235,28 @@ mod tests {
     }
 
     #[test]
-    fn parse_round_trips_and_accepts_no_prefix() {
-        for coord in [hashes(0, 0, 256), hashes(2, 999, 5), hashes(1, 1000, 255)] {
+    fn parse_round_trips() {
+        let last = u64::MAX / TILE_WIDTH;
+        for coord in [
+            hashes(0, 0, 256),
+            hashes(2, 999, 5),
+            hashes(1, 1000, 255),
+            hashes(0, last, 255),
+            TileCoord {
+                kind: TileKind::Entries,
+                index: last,
+                width: 255,
+            },
+        ] {
+            assert!(coord.path().len() <= MAX_TILE_PATH_LEN, "{}", coord.path());
             assert_eq!(TileCoord::parse(&coord.path()), Ok(coord));
         }
-        assert_eq!(TileCoord::parse("1/x001/000"), Ok(hashes(1, 1000, 256)));
+        assert_eq!(
+            TileCoord::parse("tile/entries/x018/x446/x744/x073/x709/x551/615.p/255")
+                .map(|c| c.path().len()),
+            Ok(MAX_TILE_PATH_LEN),
+            "the longest path is the limit"
+        );
     }
 
     #[test]
@@ -249,6 +278,16 @@ mod tests {
             "tile/0/x018/x446/x744/x073/x709/x551/616",
             "tile/",
             "",
+            "0/000",
+            "1/x001/000",
+            "tile/tile/0/000",
+            "tile/0/%30%30%30",
+            "tile/0/x000",
+            "tile/0/000.p/3/",
+            "tile/0/000.p/3.p/3",
+            "tile/0//000",
+            "/tile/0/000",
+            "tile/entries/x000/000",
         ] {
             assert!(TileCoord::parse(bad).is_err(), "{bad} should be rejected");
         }

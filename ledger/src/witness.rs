@@ -22,8 +22,17 @@
 //! same root. The check and the update are one critical section and the
 //! update is synced before the cosignature leaves, so the witness never
 //! cosigns two different roots for one size, nor a smaller tree after a
-//! larger one, across restarts. Refused checkpoints that the log did sign
-//! are kept as evidence of misbehaviour.
+//! larger one, across restarts.
+//!
+//! Evidence: a refused checkpoint that the log did sign is kept only when it
+//! shows misbehaviour, that is, another root at the cosigned size (a fork)
+//! or a larger tree whose consistency proof does not verify. A wrong `old`
+//! size is the routine answer to a client that is behind, not evidence.
+//! Records are keyed by what they prove (the kind, the cosigned size and
+//! the refused checkpoint's body), so showing the same fork again stores
+//! nothing new; each record is at most [`MAX_EVIDENCE_RECORD_SIZE`] bytes
+//! and a log has at most [`MAX_EVIDENCE_PER_LOG`] of them (later ones are
+//! logged and counted, not stored), so no caller can fill the disk.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -36,6 +45,7 @@ use thiserror::Error;
 use crate::checkpoint::{CheckpointError, CheckpointVerifier, SignedCheckpoint};
 use crate::cosignature::{unix_now, Cosigner};
 use crate::proof::ConsistencyProof;
+use sha2::{Digest, Sha256};
 
 /// Most consistency proof lines a request may carry (the spec's bound).
 pub const MAX_PROOF_LINES: usize = 63;
@@ -43,6 +53,26 @@ pub const MAX_PROOF_LINES: usize = 63;
 /// Largest `add-checkpoint` body: the proof lines and a checkpoint note.
 pub const MAX_ADD_CHECKPOINT_SIZE: usize =
     crate::checkpoint::MAX_CHECKPOINT_SIZE + MAX_PROOF_LINES * 46 + 32;
+
+/// Most evidence records kept per log; later misbehaviour is logged and
+/// counted (`evledger_witness_evidence_dropped_total`), not stored.
+pub const MAX_EVIDENCE_PER_LOG: usize = 64;
+
+/// Longest refusal reason stored in an evidence record.
+pub const MAX_EVIDENCE_REASON: usize = 1024;
+
+/// Largest evidence record (see [`Evidence::encode`]): the reason, the
+/// refused request (at most [`MAX_ADD_CHECKPOINT_SIZE`]) and the cosigned
+/// checkpoint it conflicts with (at most `MAX_CHECKPOINT_SIZE`).
+pub const MAX_EVIDENCE_RECORD_SIZE: usize = 1
+    + 4
+    + MAX_EVIDENCE_REASON
+    + 4
+    + MAX_ADD_CHECKPOINT_SIZE
+    + crate::checkpoint::MAX_CHECKPOINT_SIZE;
+
+/// Version byte of an [`Evidence::encode`] record.
+const EVIDENCE_V1: u8 = 1;
 
 const STATE_PREFIX: &str = "state/";
 const EVIDENCE_PREFIX: &str = "evidence/";
@@ -87,6 +117,65 @@ pub enum WitnessError {
 impl From<rocksdb::Error> for WitnessError {
     fn from(e: rocksdb::Error) -> Self {
         Self::Storage(e.to_string())
+    }
+}
+
+/// One piece of evidence that a log misbehaved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evidence {
+    /// Why the checkpoint was refused.
+    pub reason: String,
+    /// The refused `add-checkpoint` request, as received (it holds the
+    /// log-signed checkpoint).
+    pub request: Vec<u8>,
+    /// The checkpoint the witness had cosigned, which the refused one
+    /// contradicts (empty in records of older versions).
+    pub cosigned: String,
+}
+
+impl Evidence {
+    /// The stored form: version byte, u32 BE length and reason, u32 BE
+    /// length and request, then the cosigned note.
+    fn encode(&self) -> Vec<u8> {
+        let mut out =
+            Vec::with_capacity(9 + self.reason.len() + self.request.len() + self.cosigned.len());
+        out.push(EVIDENCE_V1);
+        for part in [self.reason.as_bytes(), &self.request] {
+            // Both parts are bounded far below 4 GiB by the request limit.
+            out.extend_from_slice(&u32::try_from(part.len()).unwrap_or(u32::MAX).to_be_bytes());
+            out.extend_from_slice(part);
+        }
+        out.extend_from_slice(self.cosigned.as_bytes());
+        out
+    }
+
+    /// Reads a stored record; records of older versions (`reason NUL
+    /// request`) and damaged ones are returned as best it can.
+    fn decode(value: &[u8]) -> Self {
+        fn take<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+            let len = usize::try_from(u32::from_be_bytes(rest.get(..4)?.try_into().ok()?)).ok()?;
+            let part = rest.get(4..4 + len)?;
+            *rest = &rest[4 + len..];
+            Some(part)
+        }
+        if let Some((&EVIDENCE_V1, mut rest)) = value.split_first() {
+            if let (Some(reason), Some(request)) = (take(&mut rest), take(&mut rest)) {
+                return Self {
+                    reason: String::from_utf8_lossy(reason).into_owned(),
+                    request: request.to_vec(),
+                    cosigned: String::from_utf8_lossy(rest).into_owned(),
+                };
+            }
+        }
+        let (why, request) = match value.iter().position(|b| *b == 0) {
+            Some(i) => (&value[..i], &value[i + 1..]),
+            None => (&value[..0], value),
+        };
+        Self {
+            reason: String::from_utf8_lossy(why).into_owned(),
+            request: request.to_vec(),
+            cosigned: String::new(),
+        }
     }
 }
 
@@ -235,12 +324,13 @@ impl Witness {
             .map_err(|e| corrupt(e.to_string()))
     }
 
-    /// Refused checkpoints the log did sign, oldest first: `(why, request)`.
+    /// The evidence of misbehaviour kept for `origin` (at most
+    /// [`MAX_EVIDENCE_PER_LOG`] records, in no particular order).
     ///
     /// # Errors
     ///
     /// [`WitnessError::Storage`] on read errors.
-    pub fn evidence(&self, origin: &str) -> Result<Vec<(String, Vec<u8>)>, WitnessError> {
+    pub fn evidence(&self, origin: &str) -> Result<Vec<Evidence>, WitnessError> {
         let prefix = format!("{EVIDENCE_PREFIX}{origin}/");
         let mut out = Vec::new();
         for item in self.db.prefix_iterator(prefix.as_bytes()) {
@@ -248,11 +338,7 @@ impl Witness {
             if !key.starts_with(prefix.as_bytes()) {
                 break;
             }
-            let (why, request) = match value.iter().position(|b| *b == 0) {
-                Some(i) => (&value[..i], &value[i + 1..]),
-                None => (&value[..0], &value[..]),
-            };
-            out.push((String::from_utf8_lossy(why).into_owned(), request.to_vec()));
+            out.push(Evidence::decode(&value));
         }
         Ok(out)
     }
@@ -289,14 +375,12 @@ impl Witness {
             .lock()
             .map_err(|_| WitnessError::Storage("lock poisoned".into()))?;
         let latest = self.latest(&origin)?;
-        match self.check(&request, &checkpoint, latest.as_ref()) {
-            Ok(()) => {}
-            Err(e) => {
-                if matches!(e, WitnessError::Conflict { .. } | WitnessError::BadProof(_)) {
-                    self.keep_evidence(&origin, &e, body)?;
-                }
-                return Err(e);
+        if let Err(refusal) = check(&request, &checkpoint, latest.as_ref()) {
+            if let Some(kind) = refusal.evidence {
+                let cosigned = latest.as_ref().map_or("", |l| l.note.as_str());
+                self.keep_evidence(&origin, kind, &refusal.error, &checkpoint, body, cosigned)?;
             }
+            return Err(refusal.error);
         }
         let mut sync = WriteOptions::default();
         sync.set_sync(true);
@@ -308,73 +392,200 @@ impl Witness {
         Ok(self.cosigner.cosign(checkpoint.body(), unix_now()))
     }
 
-    fn check(
-        &self,
-        request: &AddCheckpoint,
-        checkpoint: &SignedCheckpoint,
-        latest: Option<&SignedCheckpoint>,
-    ) -> Result<(), WitnessError> {
-        let (size, root) = latest.map_or((0, tlog_tiles::EMPTY_HASH.0), |l| (l.size, l.root));
-        if request.old_size != size {
-            return Err(WitnessError::Conflict {
-                size,
-                reason: format!(
-                    "old size {} is not the latest cosigned size {size}",
-                    request.old_size
-                ),
-            });
-        }
-        if checkpoint.size == size && size > 0 {
-            if checkpoint.root != root {
-                return Err(WitnessError::Conflict {
-                    size,
-                    reason: format!("size {size} was cosigned with another root"),
-                });
-            }
-            return Ok(());
-        }
-        if size == 0 {
-            return if request.proof.is_empty() {
-                Ok(())
-            } else {
-                Err(WitnessError::BadProof(
-                    "the proof from size 0 must be empty".into(),
-                ))
-            };
-        }
-        ConsistencyProof {
-            first_size: size,
-            last_size: checkpoint.size,
-            first_root: root,
-            last_root: checkpoint.root,
-            hashes: request.proof.clone(),
-        }
-        .verify()
-        .map_err(|e| {
-            WitnessError::BadProof(format!(
-                "size {} does not extend the cosigned size {size}: {e}",
-                checkpoint.size
-            ))
-        })
-    }
-
+    /// Stores evidence that the log misbehaved, unless the same evidence is
+    /// on record or the log already has [`MAX_EVIDENCE_PER_LOG`] records.
+    /// Called under the update lock, so the count cannot race.
     fn keep_evidence(
         &self,
         origin: &str,
+        kind: EvidenceKind,
         why: &WitnessError,
+        checkpoint: &SignedCheckpoint,
         request: &[u8],
+        cosigned: &str,
     ) -> Result<(), WitnessError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let mut value = why.to_string().into_bytes();
-        value.push(0);
-        value.extend_from_slice(request);
-        tracing::warn!(origin, reason = %why, "refused a log-signed checkpoint; kept as evidence");
-        self.db
-            .put(format!("{EVIDENCE_PREFIX}{origin}/{nanos:039}"), value)?;
+        let prefix = format!("{EVIDENCE_PREFIX}{origin}/");
+        // What the record proves, independent of the proof lines and of
+        // signature lines by other keys a caller may vary at will.
+        let mut digest = Sha256::new();
+        digest.update(kind.name().as_bytes());
+        digest.update([0]);
+        digest.update(
+            SignedCheckpoint::parse_unverified(cosigned)
+                .map(|c| c.size)
+                .unwrap_or(0)
+                .to_be_bytes(),
+        );
+        digest.update(checkpoint.body());
+        let key = format!("{prefix}{}", hex::encode(digest.finalize()));
+        if self.db.get_pinned(&key)?.is_some() {
+            tracing::debug!(origin, reason = %why, "misbehaviour already on record");
+            return Ok(());
+        }
+        let kept = self
+            .db
+            .prefix_iterator(prefix.as_bytes())
+            .take_while(|item| {
+                item.as_ref()
+                    .map_or(true, |(k, _)| k.starts_with(prefix.as_bytes()))
+            })
+            .take(MAX_EVIDENCE_PER_LOG)
+            .count();
+        if kept >= MAX_EVIDENCE_PER_LOG {
+            metrics::counter!("evledger_witness_evidence_dropped_total").increment(1);
+            tracing::warn!(
+                origin,
+                reason = %why,
+                limit = MAX_EVIDENCE_PER_LOG,
+                "refused a log-signed checkpoint; evidence store full, not kept"
+            );
+            return Ok(());
+        }
+        let mut reason = why.to_string();
+        if reason.len() > MAX_EVIDENCE_REASON {
+            let mut end = MAX_EVIDENCE_REASON;
+            while !reason.is_char_boundary(end) {
+                end -= 1;
+            }
+            reason.truncate(end);
+        }
+        let value = Evidence {
+            reason,
+            request: request.to_vec(),
+            cosigned: cosigned.to_string(),
+        }
+        .encode();
+        if value.len() > MAX_EVIDENCE_RECORD_SIZE {
+            // Cannot happen: each part is bounded on the way in.
+            return Err(WitnessError::Storage("evidence record too large".into()));
+        }
+        tracing::warn!(origin, reason = %why, kind = kind.name(), "refused a log-signed checkpoint; kept as evidence");
+        metrics::counter!("evledger_witness_evidence_total", "kind" => kind.name()).increment(1);
+        self.db.put(key, value)?;
         Ok(())
     }
+}
+
+/// What a refusal proves about the log, when it proves anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EvidenceKind {
+    /// Another root at the size the witness cosigned.
+    Fork,
+    /// A larger tree whose consistency proof does not verify.
+    BadProof,
+}
+
+impl EvidenceKind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Fork => "fork",
+            Self::BadProof => "bad_proof",
+        }
+    }
+}
+
+/// A refused request: the error to answer with, and whether it is evidence.
+struct Refusal {
+    error: WitnessError,
+    evidence: Option<EvidenceKind>,
+}
+
+impl Refusal {
+    fn routine(error: WitnessError) -> Self {
+        Self {
+            error,
+            evidence: None,
+        }
+    }
+
+    fn evidence(kind: EvidenceKind, error: WitnessError) -> Self {
+        Self {
+            error,
+            evidence: Some(kind),
+        }
+    }
+}
+
+/// Whether `checkpoint` may be cosigned after `latest`, the last cosigned.
+fn check(
+    request: &AddCheckpoint,
+    checkpoint: &SignedCheckpoint,
+    latest: Option<&SignedCheckpoint>,
+) -> Result<(), Refusal> {
+    let (size, root) = latest.map_or((0, tlog_tiles::EMPTY_HASH.0), |l| (l.size, l.root));
+    if request.old_size != size {
+        // The client is behind or guessing: it learns the size and retries.
+        return Err(Refusal::routine(WitnessError::Conflict {
+            size,
+            reason: format!(
+                "old size {} is not the latest cosigned size {size}",
+                request.old_size
+            ),
+        }));
+    }
+    if checkpoint.size == size && size > 0 {
+        if checkpoint.root != root {
+            return Err(Refusal::evidence(
+                EvidenceKind::Fork,
+                WitnessError::Conflict {
+                    size,
+                    reason: format!("size {size} was cosigned with another root"),
+                },
+            ));
+        }
+        return Ok(());
+    }
+    if size == 0 {
+        return if request.proof.is_empty() {
+            Ok(())
+        } else {
+            Err(Refusal::routine(WitnessError::BadProof(
+                "the proof from size 0 must be empty".into(),
+            )))
+        };
+    }
+    ConsistencyProof {
+        first_size: size,
+        last_size: checkpoint.size,
+        first_root: root,
+        last_root: checkpoint.root,
+        hashes: request.proof.clone(),
+    }
+    .verify()
+    .map_err(|e| {
+        Refusal::evidence(
+            EvidenceKind::BadProof,
+            WitnessError::BadProof(format!(
+                "size {} does not extend the cosigned size {size}: {e}",
+                checkpoint.size
+            )),
+        )
+    })
+}
+
+/// Reads the evidence a witness keeps in `dir` (its state directory), by
+/// origin, without taking the witness's lock: a read-only view that works
+/// while the witness runs (it sees what was written when it opened).
+///
+/// # Errors
+///
+/// [`WitnessError::Storage`] if `dir` is not a witness state or cannot be read.
+pub fn read_evidence(dir: &Path) -> Result<Vec<(String, Evidence)>, WitnessError> {
+    let db = DB::open_for_read_only(&Options::default(), dir, false)?;
+    let mut out = Vec::new();
+    for item in db.prefix_iterator(EVIDENCE_PREFIX.as_bytes()) {
+        let (key, value) = item?;
+        let Some(rest) = key.strip_prefix(EVIDENCE_PREFIX.as_bytes()) else {
+            break;
+        };
+        // Keys are `evidence/<origin>/<id>`; an origin may itself hold '/'.
+        let origin = match rest.iter().rposition(|b| *b == b'/') {
+            Some(end) => String::from_utf8_lossy(&rest[..end]).into_owned(),
+            None => continue,
+        };
+        out.push((origin, Evidence::decode(&value)));
+    }
+    Ok(out)
 }
 
 /// The origin line of a note, before any verification.
@@ -399,6 +610,21 @@ mod tests {
             checkpoint: b"log.example\n3\nAAAA\n\n\xe2\x80\x94 log.example AAAA\n".to_vec(),
         };
         assert_eq!(AddCheckpoint::parse(&request.to_body()).ok(), Some(request));
+    }
+
+    #[test]
+    fn evidence_records_round_trip() {
+        let evidence = Evidence {
+            reason: "size 5 was cosigned with another root".into(),
+            request: b"old 5\n\nlog\n5\nAAAA\n\0x".to_vec(),
+            cosigned: "log\n5\nBBBB\n".into(),
+        };
+        assert_eq!(Evidence::decode(&evidence.encode()), evidence);
+        let legacy = Evidence::decode(b"why\0old 1\n");
+        assert_eq!(
+            (legacy.reason.as_str(), &legacy.request[..]),
+            ("why", &b"old 1\n"[..])
+        );
     }
 
     #[test]

@@ -3,22 +3,72 @@
 //! checkpoint's root, entries against the tiles, and consistency proofs are
 //! either built from tiles alone or fetched and checked.
 //!
+//! Failures have two kinds. [`ReconcileError::Untrusted`] means the log
+//! served something that does not verify: misbehaviour (`evledger monitor`
+//! exits 3, the reconciler stops). [`ReconcileError::Log`] means the log
+//! could not be checked: a connection refused or reset, a timeout, an error
+//! status (5xx included), a missing tile, an answer over [`MAX_RESPONSE`];
+//! the monitor exits 1 and the reconciler retries.
+//!
 //! Its methods block: call them from a blocking thread (the HTTP client is
 //! async and driven through the runtime handle given at construction,
 //! because the tile reader of `tlog_tiles` is synchronous).
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use evledger_ledger::proof::prove_consistency;
 use evledger_ledger::tiles::{split_bundle, TileCoord, TileKind, TILE_HEIGHT, TILE_WIDTH};
 use evledger_ledger::{leaf_hash, ConsistencyProof, SignedCheckpoint};
+use thiserror::Error;
 use tlog_tiles::{HashReader, Tile, TileHashReader, TileReader};
 
 use crate::ReconcileError;
 
 /// Largest response read from a log (an entry bundle of 256 entries of up
-/// to 64 KiB each, plus length prefixes).
-const MAX_RESPONSE: usize = 256 * (64 * 1024 + 2);
+/// to 64 KiB each, plus length prefixes). Bodies are read chunk by chunk and
+/// the read stops as soon as this is passed: an endless body costs this
+/// much memory, no more.
+pub const MAX_RESPONSE: usize = 256 * (64 * 1024 + 2);
+
+/// How long one request to a log may take, body included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why [`read_capped`] gave up.
+#[derive(Debug, Error)]
+pub enum BodyError {
+    /// The body is longer than the cap (by its Content-Length or as read).
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
+    /// The connection failed while reading.
+    #[error(transparent)]
+    Transport(#[from] reqwest::Error),
+}
+
+/// Reads `response`'s body, at most `cap` bytes: refused up front by its
+/// Content-Length, else read chunk by chunk and abandoned (the connection
+/// dropped) as soon as it passes the cap, so a remote log or witness that
+/// sends an endless body costs `cap` bytes of memory, not all it sends.
+///
+/// # Errors
+///
+/// [`BodyError`].
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BodyError> {
+    if response.content_length().is_some_and(|n| n > cap as u64) {
+        return Err(BodyError::TooLarge(cap));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > cap {
+            return Err(BodyError::TooLarge(cap));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
 
 /// A log read over HTTP.
 pub struct TlogClient {
@@ -43,7 +93,7 @@ impl TlogClient {
     /// [`ReconcileError::Log`] if the HTTP client cannot be built.
     pub fn new(base_url: &str, runtime: tokio::runtime::Handle) -> Result<Self, ReconcileError> {
         let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(REQUEST_TIMEOUT)
             .build()
             .map_err(|e| ReconcileError::Log(e.to_string()))?;
         Ok(Self {
@@ -58,30 +108,27 @@ impl TlogClient {
         &self.base
     }
 
-    /// GETs `path`; `Ok(None)` on 404.
+    /// GETs `path`; `Ok(None)` on 404. Every failure here is
+    /// [`ReconcileError::Log`], "could not check": a transport error, an
+    /// error status (a 5xx included) or an answer over [`MAX_RESPONSE`] says
+    /// nothing about the log's honesty, only what it serves does.
     fn get_optional(&self, path: &str) -> Result<Option<Vec<u8>>, ReconcileError> {
         let url = format!("{}{path}", self.base);
         self.runtime.block_on(async {
-            let failed = |e: reqwest::Error| ReconcileError::Log(format!("GET {url}: {e}"));
-            let response = self.client.get(&url).send().await.map_err(failed)?;
+            let failed = |e: &dyn std::fmt::Display| ReconcileError::Log(format!("GET {url}: {e}"));
+            let response = self.client.get(&url).send().await.map_err(|e| failed(&e))?;
             let status = response.status();
             if status == reqwest::StatusCode::NOT_FOUND {
                 return Ok(None);
             }
-            if response
-                .content_length()
-                .is_some_and(|n| n > MAX_RESPONSE as u64)
-            {
-                return Err(ReconcileError::Untrusted(format!("GET {url}: too large")));
-            }
-            let body = response.bytes().await.map_err(failed)?;
             if !status.is_success() {
-                return Err(ReconcileError::Log(format!("GET {url}: {status}")));
+                // The body of an error answer is not read at all.
+                return Err(failed(&status));
             }
-            if body.len() > MAX_RESPONSE {
-                return Err(ReconcileError::Untrusted(format!("GET {url}: too large")));
-            }
-            Ok(Some(body.to_vec()))
+            let body = read_capped(response, MAX_RESPONSE)
+                .await
+                .map_err(|e| failed(&e))?;
+            Ok(Some(body))
         })
     }
 
@@ -134,12 +181,13 @@ impl TlogClient {
         old: &SignedCheckpoint,
         new: &SignedCheckpoint,
     ) -> Result<ConsistencyProof, ReconcileError> {
-        let reader = TileHashReader::new(new.size, new.root_hash(), self);
+        let tiles = Tiles::new(self);
+        let reader = TileHashReader::new(new.size, new.root_hash(), &tiles);
         let hashes = prove_consistency(old.size, new.size, &reader).map_err(|e| {
-            ReconcileError::Untrusted(format!(
+            tiles.blame(ReconcileError::Untrusted(format!(
                 "tiles of size {} do not give a consistency proof from {}: {e}",
                 new.size, old.size
-            ))
+            )))
         })?;
         check_consistency(old, new, hashes)
     }
@@ -176,10 +224,14 @@ impl TlogClient {
         let indexes: Vec<u64> = (first..first + width)
             .map(|i| tlog_tiles::stored_hash_index(0, i))
             .collect();
-        let reader = TileHashReader::new(checkpoint.size, checkpoint.root_hash(), self);
-        let proven = reader
-            .read_hashes(&indexes)
-            .map_err(|e| ReconcileError::Untrusted(format!("tiles of {}: {e}", coord.path())))?;
+        let tiles = Tiles::new(self);
+        let reader = TileHashReader::new(checkpoint.size, checkpoint.root_hash(), &tiles);
+        let proven = reader.read_hashes(&indexes).map_err(|e| {
+            tiles.blame(ReconcileError::Untrusted(format!(
+                "tiles of {}: {e}",
+                coord.path()
+            )))
+        })?;
         let skip = usize::try_from(from - first).unwrap_or(usize::MAX);
         let mut out = Vec::new();
         for (i, (leaf, hash)) in leaves.iter().zip(proven).enumerate().skip(skip).take(count) {
@@ -274,7 +326,35 @@ fn parse_hex_hashes(json: &[u8]) -> Result<Vec<[u8; 32]>, ReconcileError> {
         .collect()
 }
 
-impl TileReader for TlogClient {
+/// The tile reader of one proof or read. `tlog_tiles` turns every reader
+/// error into its own error, indistinguishable from a tile that does not
+/// verify; so the first failure to fetch a tile is kept here, and the
+/// caller reports that ("could not check", [`ReconcileError::Log`]) instead
+/// of the verification error (misbehaviour, [`ReconcileError::Untrusted`]).
+struct Tiles<'a> {
+    client: &'a TlogClient,
+    failed: Mutex<Option<ReconcileError>>,
+}
+
+impl<'a> Tiles<'a> {
+    fn new(client: &'a TlogClient) -> Self {
+        Self {
+            client,
+            failed: Mutex::new(None),
+        }
+    }
+
+    /// The fetch failure if there was one, else `untrusted`: a tile fetched
+    /// and found wrong.
+    fn blame(&self, untrusted: ReconcileError) -> ReconcileError {
+        match self.failed.lock() {
+            Ok(mut failed) => failed.take().unwrap_or(untrusted),
+            Err(_) => ReconcileError::Log("tile reader poisoned".into()),
+        }
+    }
+}
+
+impl TileReader for Tiles<'_> {
     fn height(&self) -> u8 {
         TILE_HEIGHT
     }
@@ -283,12 +363,19 @@ impl TileReader for TlogClient {
         tiles
             .iter()
             .map(|t| {
-                self.get_tile(TileCoord {
-                    kind: TileKind::Hashes { level: t.level() },
-                    index: t.level_index(),
-                    width: u64::from(t.width()),
-                })
-                .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))
+                self.client
+                    .get_tile(TileCoord {
+                        kind: TileKind::Hashes { level: t.level() },
+                        index: t.level_index(),
+                        width: u64::from(t.width()),
+                    })
+                    .map_err(|e| {
+                        let message = e.to_string();
+                        if let Ok(mut failed) = self.failed.lock() {
+                            failed.get_or_insert(e);
+                        }
+                        tlog_tiles::Error::InvalidInput(message)
+                    })
             })
             .collect()
     }

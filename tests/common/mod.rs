@@ -71,6 +71,11 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// The server's process id (to read `/proc/<pid>/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, then wait for the process to exit.
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
@@ -330,7 +335,26 @@ pub fn statement(name: &str) -> Vec<u8> {
     .expect("json")
 }
 
-/// A `dsse` submission of `payload`, signed by `key`.
+/// securesystemslib's key ID of `key`: SHA-256 of its canonical key JSON
+/// (raw hex key for Ed25519, PEM for ECDSA; newlines unescaped), written
+/// out here independently of the server's code.
+pub fn sslib_keyid(key: &TestKey) -> String {
+    let (keytype, scheme, public) = match key {
+        TestKey::Ed25519(k) => (
+            "ed25519",
+            "ed25519",
+            hex::encode(k.verifying_key().as_bytes()),
+        ),
+        TestKey::P256(_) => ("ecdsa", "ecdsa-sha2-nistp256", key.public_pem()),
+    };
+    let canonical = format!(
+        r#"{{"keytype":"{keytype}","keyval":{{"public":"{public}"}},"scheme":"{scheme}"}}"#
+    );
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// A `dsse` submission of `payload`, signed by `key`, with the keyid the
+/// log stores (so the logged entry is what was sent, for Ed25519 keys).
 pub fn dsse_submission(key: &TestKey, payload_type: &str, payload: &[u8]) -> Value {
     let sig = key.sign(&pae(payload_type, payload));
     json!({
@@ -339,7 +363,7 @@ pub fn dsse_submission(key: &TestKey, payload_type: &str, payload: &[u8]) -> Val
             "envelope": {
                 "payloadType": payload_type,
                 "payload": B64.encode(payload),
-                "signatures": [{"keyid": "", "sig": B64.encode(sig)}],
+                "signatures": [{"keyid": sslib_keyid(key), "sig": B64.encode(sig)}],
             },
             "verifiers": [key.public_pem()],
         }

@@ -5,14 +5,30 @@
 //! {"kind": "dsse",
 //!  "spec": {"envelope": {"payloadType": "application/vnd.in-toto+json",
 //!                        "payload": "<base64>",
-//!                        "signatures": [{"keyid": "", "sig": "<base64>"}]},
+//!                        "signatures": [{"keyid": "<hex>", "sig": "<base64>"}]},
 //!           "verifiers": ["-----BEGIN PUBLIC KEY-----\n..."]}}
 //! ```
 //!
 //! Every signature must verify over the PAE with one of the verifiers, and
-//! every verifier must have signed: a key that verifies nothing is a mismatch,
-//! not decoration. The logged form re-encodes base64 in the standard alphabet
-//! and keys as canonical PEM, so one envelope has one leaf.
+//! every verifier must have signed exactly once: a key that verifies nothing
+//! is a mismatch, not decoration, and a second signature by one key (the same
+//! bytes again, or another ECDSA signature) is refused.
+//!
+//! One signed statement has one leaf. The logged form is canonical, so that
+//! nothing a submitter (or anyone replaying its envelope) can vary without
+//! the signer's key yields a second leaf:
+//!
+//! - base64 in the standard alphabet, padded; keys as canonical PEM;
+//! - Ed25519 signatures checked strictly (they have one valid encoding);
+//!   ECDSA P-256 signatures accepted as DER or raw `r||s`, high or low S,
+//!   and logged as low-S DER (what securesystemslib and OpenSSL verify);
+//! - verifiers sorted by their PEM, and each signature logged beside its
+//!   verifier's position (signature i is by verifier i);
+//! - `keyid` is an unauthenticated hint (DSSE: "optional, unauthenticated"):
+//!   what the submitter wrote is ignored, and the logged `keyid` is the key
+//!   ID securesystemslib computes for the verifier that checked the
+//!   signature ([`PublicKey::keyid`]), so in-toto's reference library can
+//!   verify the logged envelope with the signer's key.
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -42,7 +58,8 @@ pub struct Envelope {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnvelopeSignature {
-    /// Optional key hint.
+    /// Optional, unauthenticated key hint. Logged as the securesystemslib
+    /// key ID of the verifier that checked the signature, whatever was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyid: Option<String>,
     /// The signature, base64.
@@ -66,7 +83,7 @@ pub struct DsseEntry {
     pub spec: DsseSpec,
     /// The decoded payload.
     pub payload: Vec<u8>,
-    /// The parsed verifier keys, in order.
+    /// The parsed verifier keys, in logged order.
     pub keys: Vec<PublicKey>,
     /// The in-toto statement, when the payload is one.
     pub statement: Option<Statement>,
@@ -152,26 +169,44 @@ impl DsseEntry {
         let keys = parse_keys(&spec.verifiers)?;
 
         let message = pae(&envelope.payload_type, &payload);
-        let mut used = vec![false; keys.len()];
-        let mut signatures = Vec::with_capacity(envelope.signatures.len());
+        // signed[k]: the canonical signature by verifier k, once it is seen.
+        let mut signed: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
         for (i, signature) in envelope.signatures.iter().enumerate() {
             let sig = decode_base64(
                 &format!("spec.envelope.signatures[{i}].sig"),
                 &signature.sig,
             )?;
-            let signer = keys.iter().position(|key| key.verify(&message, &sig));
-            let Some(k) = signer else {
+            let verified = keys
+                .iter()
+                .enumerate()
+                .find_map(|(k, key)| key.verify_canonical(&message, &sig).map(|c| (k, c)));
+            let Some((k, canonical)) = verified else {
                 return Err(EntryError::SignatureInvalid(i));
             };
-            used[k] = true;
-            signatures.push(EnvelopeSignature {
-                keyid: signature.keyid.clone(),
-                sig: STANDARD.encode(&sig),
-            });
+            if signed[k].is_some() {
+                return Err(EntryError::RepeatedSignature {
+                    signature: i,
+                    verifier: k,
+                });
+            }
+            signed[k] = Some(canonical);
         }
-        if let Some(unused) = used.iter().position(|u| !u) {
-            return Err(EntryError::UnusedVerifier(unused));
+        // Every verifier signed once: pair each with its signature, in PEM order.
+        let mut pairs = Vec::with_capacity(keys.len());
+        for (k, (key, sig)) in keys.into_iter().zip(signed).enumerate() {
+            let sig = sig.ok_or(EntryError::UnusedVerifier(k))?;
+            pairs.push((key.to_pem(), key, sig));
         }
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        let signatures = pairs
+            .iter()
+            .map(|(_, key, sig)| EnvelopeSignature {
+                keyid: Some(key.keyid()),
+                sig: STANDARD.encode(sig),
+            })
+            .collect();
+        let (verifiers, keys): (Vec<String>, Vec<PublicKey>) =
+            pairs.into_iter().map(|(pem, key, _)| (pem, key)).unzip();
 
         let statement = if envelope.payload_type == IN_TOTO_PAYLOAD_TYPE {
             Some(Statement::parse(&payload).map_err(EntryError::Statement)?)
@@ -185,7 +220,7 @@ impl DsseEntry {
                 payload: STANDARD.encode(&payload),
                 signatures,
             },
-            verifiers: keys.iter().map(PublicKey::to_pem).collect(),
+            verifiers,
         };
         Ok(Self {
             spec: logged,

@@ -62,19 +62,80 @@ impl PublicKey {
         hex::encode(Sha256::digest(self.to_der()))
     }
 
-    /// Whether `signature` is this key's signature of `message`.
-    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+    /// The key ID securesystemslib (the in-toto reference library) computes
+    /// for this key, and matches DSSE signatures by: the SHA-256, hex, of
+    /// its canonical key JSON
+    /// `{"keytype":..,"keyval":{"public":..},"scheme":..}` (securesystemslib
+    /// `compute_default_keyid`). The public value is the raw key in hex for
+    /// Ed25519 and the PEM SubjectPublicKeyInfo for ECDSA.
+    pub fn keyid(&self) -> String {
+        let (keytype, scheme, public) = match self {
+            Self::Ed25519(key) => ("ed25519", "ed25519", hex::encode(key.as_bytes())),
+            Self::P256(_) => ("ecdsa", "ecdsa-sha2-nistp256", self.to_pem()),
+        };
+        // securesystemslib's canonical JSON sorts keys, adds no white space
+        // and escapes only `"` and `\` (a PEM's newlines stay raw, unlike
+        // RFC 8785). Hex and PEM hold neither character, so no escaping.
+        let canonical = format!(
+            r#"{{"keytype":"{keytype}","keyval":{{"public":"{public}"}},"scheme":"{scheme}"}}"#
+        );
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    }
+
+    /// The canonical form of `signature` if it is this key's signature of
+    /// `message`, else `None`. A key has one signature form per signature:
+    /// Ed25519 signatures are checked strictly (canonical S, no small-order
+    /// points); an ECDSA signature is accepted as DER or fixed 64-byte
+    /// r||s, high or low S, and returned as low-S DER, so the variants a
+    /// third party can derive from one signature all log as the same bytes.
+    pub fn verify_canonical(&self, message: &[u8], signature: &[u8]) -> Option<Vec<u8>> {
         match self {
-            Self::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
-                .map(|sig| key.verify_strict(message, &sig).is_ok())
-                .unwrap_or(false),
+            Self::Ed25519(key) => {
+                let sig = ed25519_dalek::Signature::from_slice(signature).ok()?;
+                key.verify_strict(message, &sig).ok()?;
+                Some(sig.to_bytes().to_vec())
+            }
             Self::P256(key) => {
                 use p256::ecdsa::signature::Verifier;
                 let sig = p256::ecdsa::Signature::from_der(signature)
-                    .or_else(|_| p256::ecdsa::Signature::from_slice(signature));
-                sig.map(|sig| key.verify(message, &sig).is_ok())
-                    .unwrap_or(false)
+                    .or_else(|_| p256::ecdsa::Signature::from_slice(signature))
+                    .ok()?;
+                // (r, n - s) verifies whenever (r, s) does: keep the low S.
+                let sig = sig.normalize_s().unwrap_or(sig);
+                key.verify(message, &sig).ok()?;
+                Some(sig.to_der().as_bytes().to_vec())
             }
         }
     }
+
+    /// Whether `signature` is this key's signature of `message`.
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.verify_canonical(message, signature).is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Key IDs securesystemslib 1.6.0 prints for these keys
+    /// (`SSlibKey.from_crypto(load_pem_public_key(pem)).keyid`).
+    #[test]
+    fn keyids_match_securesystemslib() {
+        for (pem, keyid) in VECTORS {
+            let key = PublicKey::from_pem(pem).expect("test key");
+            assert_eq!(key.keyid(), *keyid, "{pem}");
+        }
+    }
+
+    const VECTORS: &[(&str, &str)] = &[
+        (
+            "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA9PXbd5SDHvDLdRxy8k/zhYCUcEVOgzTlqSuoL5fkdSM=\n-----END PUBLIC KEY-----\n",
+            "69a2d4ba0b17ddf5bd80408fc56e685f44f198de924e5c77d01e460e52e3f2f9",
+        ),
+        (
+            "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEnmMnH4ZfIhGOmwmHOnsKcuhC2iis\ngBpoHnATI2RhhkURQHI8gXxiycrq88sCUWGyRYwoLT4Ng/pKHJd+DHqdlg==\n-----END PUBLIC KEY-----\n",
+            "4e8df95d88d04a6ede9769b16e9337e5c448cc6407e9c69c0df965df2923498b",
+        ),
+    ];
 }

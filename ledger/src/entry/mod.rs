@@ -49,6 +49,14 @@ pub enum EntryError {
     /// A verifier signed nothing.
     #[error("spec.verifiers[{0}] verifies none of the signatures")]
     UnusedVerifier(usize),
+    /// A second signature by a key that already signed the envelope.
+    #[error("signature {signature} repeats a signature by spec.verifiers[{verifier}]")]
+    RepeatedSignature {
+        /// The repeated signature's position.
+        signature: usize,
+        /// The verifier that already signed.
+        verifier: usize,
+    },
     /// The in-toto payload is not a valid Statement v1.
     #[error("{0}")]
     Statement(String),
