@@ -10,7 +10,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -22,59 +22,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-const WORKFLOW: &str = "build";
 const SINK: &str = "hook/build";
-
-/// The CLI against `server` as admin.
-fn admin(server: &Server, args: &[&str]) -> Output {
-    Command::new(binary())
-        .args(args)
-        .env("EVLEDGER_URL", &server.url)
-        .env("EVLEDGER_TOKEN", ADMIN_TOKEN)
-        .output()
-        .expect("run evledger")
-}
-
-/// A workflow with an empty contract, so admin-pushed attestations for it
-/// are appended.
-fn create_workflow(server: &Server, dir: &Path) {
-    assert_ok(&admin(
-        server,
-        &["workflow", "create", "--name", WORKFLOW, "--project", "app"],
-    ));
-    let contract = write_file(dir, "contract.yaml", b"schemaVersion: v1\n");
-    assert_ok(&admin(
-        server,
-        &[
-            "contract",
-            "update",
-            "--workflow",
-            WORKFLOW,
-            "-f",
-            &contract,
-        ],
-    ));
-}
-
-/// An evledger attestation for the workflow, unique by `n`.
-fn workflow_attestation(key: &TestKey, n: usize) -> Value {
-    let name = format!("artifact-{n}");
-    let statement = json!({
-        "_type": "https://in-toto.io/Statement/v1",
-        "subject": [{"name": name, "digest": {"sha256": hex::encode(Sha256::digest(name.as_bytes()))}}],
-        "predicateType": "https://evledger.dev/attestation/v1",
-        "predicate": {
-            "workflow": {"name": WORKFLOW, "project": "app"},
-            "contractRevision": 1,
-            "runner": {"type": "RUNNER_TYPE_UNSPECIFIED"},
-        },
-    });
-    dsse_submission(
-        key,
-        "application/vnd.in-toto+json",
-        &serde_json::to_vec(&statement).expect("json"),
-    )
-}
 
 /// Registers webhook `hook` at `url` and attaches it to the workflow.
 fn register_and_attach(server: &Server, dir: &Path, url: &str, secret: &[u8]) -> String {

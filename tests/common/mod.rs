@@ -428,3 +428,58 @@ pub fn hex32(text: &str) -> [u8; 32] {
         .try_into()
         .expect("32 bytes")
 }
+
+/// The workflow of the fan-out tests: its contract is empty, so
+/// admin-pushed attestations for it are appended.
+pub const WORKFLOW: &str = "build";
+
+/// The CLI against `server` as admin.
+pub fn admin(server: &Server, args: &[&str]) -> Output {
+    Command::new(binary())
+        .args(args)
+        .env("EVLEDGER_URL", &server.url)
+        .env("EVLEDGER_TOKEN", ADMIN_TOKEN)
+        .output()
+        .expect("run evledger")
+}
+
+/// A workflow with an empty contract, so admin-pushed attestations for it
+/// are appended.
+pub fn create_workflow(server: &Server, dir: &Path) {
+    assert_ok(&admin(
+        server,
+        &["workflow", "create", "--name", WORKFLOW, "--project", "app"],
+    ));
+    let contract = write_file(dir, "contract.yaml", b"schemaVersion: v1\n");
+    assert_ok(&admin(
+        server,
+        &[
+            "contract",
+            "update",
+            "--workflow",
+            WORKFLOW,
+            "-f",
+            &contract,
+        ],
+    ));
+}
+
+/// An evledger attestation for the workflow, unique by `n`.
+pub fn workflow_attestation(key: &TestKey, n: usize) -> Value {
+    let name = format!("artifact-{n}");
+    let statement = json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": name, "digest": {"sha256": hex::encode(Sha256::digest(name.as_bytes()))}}],
+        "predicateType": "https://evledger.dev/attestation/v1",
+        "predicate": {
+            "workflow": {"name": WORKFLOW, "project": "app"},
+            "contractRevision": 1,
+            "runner": {"type": "RUNNER_TYPE_UNSPECIFIED"},
+        },
+    });
+    dsse_submission(
+        key,
+        "application/vnd.in-toto+json",
+        &serde_json::to_vec(&statement).expect("json"),
+    )
+}
