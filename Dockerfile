@@ -11,6 +11,11 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+COPY tlog tlog
+COPY entry entry
+COPY contract contract
+COPY index-keys index-keys
+COPY fanout-wire fanout-wire
 COPY ledger ledger
 COPY indexer indexer
 COPY reconciler reconciler

@@ -37,7 +37,7 @@ fn unauthorized(message: &str) -> ApiError {
 
 /// Whether a request with `method` to `path` must carry a token before its
 /// body is read: every method but the reads, except [`PUBLIC_WRITES`].
-fn needs_token(method: &Method, path: &str) -> bool {
+pub(crate) fn needs_token(method: &Method, path: &str) -> bool {
     let read = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     !read && !PUBLIC_WRITES.contains(&path)
 }

@@ -12,49 +12,109 @@
 //! checkpoint: one point in its history), then CAS (so every blob a copied
 //! attestation names is in the copy).
 
-use std::path::PathBuf;
+use std::path::{Component, Path, PathBuf};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::auth;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::AppState;
 
-#[derive(Deserialize)]
+/// Where to write a backup.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"to": "/var/backups/evledger/2026-01-01"})))]
 pub(crate) struct BackupRequest {
+    /// A new directory on the server: an absolute path, without `.` or
+    /// `..` components. Its parents are created if missing.
+    #[schema(value_type = String)]
     to: PathBuf,
 }
 
-pub(crate) async fn backup(
-    State(state): State<AppState>,
-    _admin: auth::Admin,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let body = body.map_err(crate::error::body_error)?;
-    let request: BackupRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
-    let to = request.to;
+/// What a backup holds.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BackupAnswer {
+    /// CAS blobs copied.
+    blobs: u64,
+    /// The log's copy has at least this many entries.
+    tree_size_at_least: u64,
+}
+
+/// Refuses a `to` that is not a plain absolute path.
+fn check_target(to: &Path) -> Result<(), ApiError> {
     if !to.is_absolute() {
         return Err(ApiError::bad_request(
             "`to` must be an absolute path on the server",
         ));
     }
-    if to.exists() {
-        return Err(ApiError::new(
+    if to
+        .components()
+        .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
+    {
+        return Err(ApiError::bad_request(
+            "`to` must not hold `.` or `..` components",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates the backup directory `to` (and its missing parents): `409` if
+/// it exists, `400` if it cannot be made (a bad name, a read-only place):
+/// the caller's choice of place, not a server fault.
+fn create_target(to: &Path) -> Result<(), ApiError> {
+    let cannot =
+        |e: std::io::Error| ApiError::bad_request(format!("cannot create {}: {e}", to.display()));
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(cannot)?;
+    }
+    match std::fs::create_dir(to) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(ApiError::new(
             StatusCode::CONFLICT,
             "exists",
             format!("{} exists; a backup goes to a new directory", to.display()),
-        ));
+        )),
+        Err(e) => Err(cannot(e)),
     }
+}
+
+/// Write a consistent copy of the log and the evidence store (admin), taken
+/// while serving, that `evledger serve --data-dir <to>` opens (resumed from
+/// the latest published checkpoint).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/backup",
+    operation_id = "backup",
+    tag = "operations",
+    request_body(content = BackupRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Written", body = BackupAnswer),
+        (status = 400, description = "`bad_request`: malformed JSON, a relative path or one with `.` or `..`, or a directory that cannot be created", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
+        (status = 409, description = "`exists`: the directory exists", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault while copying", body = ErrorBody),
+    )
+)]
+pub(crate) async fn backup(
+    State(state): State<AppState>,
+    _admin: auth::Admin,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<BackupAnswer>), ApiError> {
+    let body = body.map_err(crate::error::body_error)?;
+    let request: BackupRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    let to = request.to;
+    check_target(&to)?;
     let (ledger, evidence) = (state.ledger().clone(), state.evidence().clone());
     let (size, blobs) = crate::blocking(move || {
+        create_target(&to)?;
         let started = std::time::Instant::now();
         evidence.backup_db_to(&to.join("evidence"))?;
         let size = ledger.checkpoint().size;
@@ -66,6 +126,9 @@ pub(crate) async fn backup(
     .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"treeSizeAtLeast": size, "blobs": blobs})),
+        Json(BackupAnswer {
+            blobs,
+            tree_size_at_least: size,
+        }),
     ))
 }

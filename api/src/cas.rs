@@ -25,18 +25,29 @@
 use std::io::Read;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use evledger_evidence::cas::{BlobWriter, Stored, VerifiedBlob, IO_CHUNK, MAX_BLOB_SIZE};
 use evledger_evidence::CasError;
 use futures::StreamExt;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Path;
 use crate::AppState;
 use crate::{auth, blocking};
+
+/// A stored blob.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct StoredBlob {
+    /// Its name, `sha256:<hex>`.
+    digest: String,
+    /// Its length in bytes.
+    size: u64,
+}
 
 impl From<CasError> for ApiError {
     fn from(e: CasError) -> Self {
@@ -85,9 +96,26 @@ fn discard(writer: BlobWriter) {
     drop(tokio::task::spawn_blocking(move || drop(writer)));
 }
 
-/// `PUT /cas/sha256/{hex}`: stored only if the body hashes to the name;
-/// 201 when written (new, or a damaged copy repaired), 200 when an intact
-/// copy was there.
+/// Store a blob (any token) under its SHA-256: stored only if the body
+/// hashes to the name. The body streams to disk while hashed; the token is
+/// checked from the headers before any of it is read.
+#[utoipa::path(
+    put,
+    path = "/cas/sha256/{digest}",
+    operation_id = "putBlob",
+    tag = "cas",
+    params(("digest" = String, Path, description = "SHA-256 of the content, 64 lowercase hex characters",
+        pattern = "^[0-9a-f]{64}$", example = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")),
+    request_body(description = "The blob, at most 64 MiB", content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 201, description = "Written: new, or a damaged stored copy replaced", body = StoredBlob),
+        (status = 200, description = "An intact copy was already there", body = StoredBlob),
+        (status = 400, description = "`bad_request` (not a digest) or `upload_failed` (the body broke off)", body = ErrorBody),
+        (status = 413, description = "`blob_too_large`: over 64 MiB (from Content-Length, or as bytes arrive)", body = ErrorBody),
+        (status = 422, description = "`digest_mismatch`: the body does not hash to the name; nothing stored", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+    )
+)]
 pub(crate) async fn put_blob(
     State(state): State<AppState>,
     Path(digest): Path<String>,
@@ -156,13 +184,36 @@ pub(crate) async fn put_blob(
     };
     Ok((
         status,
-        Json(json!({"digest": format!("sha256:{digest}"), "size": size})),
+        Json(StoredBlob {
+            digest: format!("sha256:{digest}"),
+            size,
+        }),
     )
         .into_response())
 }
 
-/// `GET` (and `HEAD`) `/cas/sha256/{hex}`: the blob, verified, streamed;
-/// 500 `blob_corrupt` if the stored copy no longer hashes to its name.
+/// A blob, verified against its name before any byte is sent, then
+/// streamed from disk.
+#[utoipa::path(
+    get,
+    path = "/cas/sha256/{digest}",
+    operation_id = "getBlob",
+    tag = "cas",
+    params(("digest" = String, Path, description = "SHA-256 of the content, 64 lowercase hex characters",
+        pattern = "^[0-9a-f]{64}$", example = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")),
+    responses(
+        (status = 200, description = "The blob", content_type = "application/octet-stream", body = Vec<u8>,
+            headers(
+                ("Content-Length" = u64, description = "Its length"),
+                ("X-Evledger-Digest" = String, description = "`sha256:<hex>`"),
+                ("ETag" = String, description = "`\"sha256:<hex>\"`"),
+                ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"),
+            )),
+        (status = 400, description = "`bad_request`: not a digest", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such blob", body = ErrorBody),
+        (status = 500, description = "`blob_corrupt` (the stored copy no longer hashes to its name: never served; the next PUT repairs it) or `internal`", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get_blob(
     State(state): State<AppState>,
     Path(digest): Path<String>,
@@ -190,6 +241,36 @@ pub(crate) async fn get_blob(
         stream_blob(blob),
     )
         .into_response())
+}
+
+/// A blob's headers: `GET` without the body (the blob is verified all the
+/// same).
+#[utoipa::path(
+    head,
+    path = "/cas/sha256/{digest}",
+    operation_id = "headBlob",
+    tag = "cas",
+    params(("digest" = String, Path, description = "SHA-256 of the content, 64 lowercase hex characters",
+        pattern = "^[0-9a-f]{64}$", example = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")),
+    responses(
+        (status = 200, description = "The blob is stored intact",
+            headers(
+                ("Content-Length" = u64, description = "Its length"),
+                ("X-Evledger-Digest" = String, description = "`sha256:<hex>`"),
+                ("ETag" = String, description = "`\"sha256:<hex>\"`"),
+                ("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"),
+            )),
+        (status = 400, description = "Not a digest"),
+        (status = 404, description = "No such blob"),
+        (status = 500, description = "The stored copy is damaged, or a server fault"),
+    )
+)]
+pub(crate) async fn head_blob(
+    state: State<AppState>,
+    digest: Path<String>,
+) -> Result<Response, ApiError> {
+    // axum sends no body in answer to HEAD.
+    get_blob(state, digest).await
 }
 
 /// The body of a verified blob: exactly its verified length, read

@@ -7,6 +7,7 @@ use axum::Json;
 use evledger_ledger::entry::EntryError;
 use evledger_ledger::{LedgerError, ProofError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// An error answer of the API.
 #[derive(Debug)]
@@ -21,10 +22,17 @@ pub struct ApiError {
     pub unmet: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// The body of every error answer: a stable `code` to branch on and a
+/// `message` for people.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error, examples(json!({"code": "signature_invalid", "message": "signature 0 does not verify with any of the verifiers"})))]
+pub(crate) struct ErrorBody<'a> {
+    /// Stable machine-readable code, e.g. `bad_request`, `not_found`,
+    /// `unauthorized`, `contract_unmet`.
     code: &'a str,
+    /// Human-readable explanation.
     message: &'a str,
+    /// Each unmet requirement of the contract (`contract_unmet` only).
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     unmet: &'a [String],
 }

@@ -17,11 +17,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use evledger_indexer::search::{execute, Page, Plan, SearchError, SearchQuery};
+use evledger_indexer::search::{execute, Page, Partial, Plan, SearchError, SearchQuery};
 use evledger_indexer::{AnyStore, IndexError, IndexStore};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::log::InclusionProofAnswer;
 use crate::AppState;
 
 /// Longest a query waits for the index to reach `minLogIndex`.
@@ -67,14 +69,85 @@ pub(crate) async fn indexed_size(store: &AnyStore) -> Result<u64, IndexError> {
     Ok(store.cursor().await?.map_or(0, |c| c.indexed_size()))
 }
 
+/// One page of search results. Members in the order the API has always
+/// sent them.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SearchAnswer {
+    /// The checkpoint every hit's proof is against (with `proofs` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<String>,
+    /// Entries the index covers (entries below it).
+    indexed_through: u64,
+    /// The cursor of the next page; `null` on the last one. A short or
+    /// empty page is not the end: only a `null` cursor is.
+    #[schema(required = true)]
+    next_cursor: Option<String>,
+    /// Whether the scan budget or deadline cut the page short.
+    partial: bool,
+    /// Why the page is partial.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    partial_reason: Option<PartialReason>,
+    /// Matching entries, in log order.
+    results: Vec<SearchHit>,
+}
+
+/// Why a page of search results stopped before it was full.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) enum PartialReason {
+    /// The AND examined its 4,096 entries.
+    ScanLimit,
+    /// The AND ran for its 1 s.
+    Deadline,
+}
+
+impl From<Partial> for PartialReason {
+    fn from(partial: Partial) -> Self {
+        match partial {
+            Partial::ScanLimit => Self::ScanLimit,
+            Partial::Deadline => Self::Deadline,
+        }
+    }
+}
+
+/// A matching entry.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct SearchHit {
+    /// Its inclusion proof against the answer's checkpoint (with `proofs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inclusion_proof: Option<InclusionProofAnswer>,
+    /// Its leaf hash, hex.
+    leaf_hash: String,
+    /// Its position in the log.
+    log_index: u64,
+}
+
+/// Search the index (public; read-only): every hit names a log index to
+/// prove. Work is bounded whoever asks: a page cut short by the scan
+/// budget or the deadline is `partial`, with a cursor to continue.
+#[utoipa::path(
+    post,
+    path = "/api/v1/index/retrieve",
+    operation_id = "searchIndex",
+    tag = "index",
+    request_body(content = crate::openapi::SearchQuery, content_type = "application/json"),
+    responses(
+        (status = 200, description = "A page of results", body = SearchAnswer),
+        (status = 400, description = "`bad_request`: a malformed query (no criterion, a bad digest, an unknown field, pageSize out of range, a cursor this server did not issue, ...)", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+        (status = 503, description = "`index_behind` (minLogIndex not reached within 5 s) or `index_unavailable`", body = ErrorBody),
+    )
+)]
 pub(crate) async fn retrieve(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SearchAnswer>, ApiError> {
     let body = body.map_err(crate::error::body_error)?;
     let query: SearchQuery = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
-    let plan = query.plan()?;
+    let plan = query.plan().map_err(SearchError::from)?;
     let store = state.index().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -85,14 +158,30 @@ pub(crate) async fn retrieve(
 
     let mut indexed = indexed_size(store).await?;
     if let Some(min) = query.min_log_index {
+        let behind = |indexed: u64, why: String| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "index_behind",
+                format!("the index covers entries below {indexed}; minLogIndex {min} {why}"),
+            )
+        };
+        // An entry the log does not have yet is not worth waiting for: it
+        // is answered at once, so no caller holds a request open for an
+        // index that cannot get there.
+        let size = state.ledger().checkpoint().size;
+        if min >= size {
+            return Err(behind(
+                indexed,
+                format!("is not in the log (log size {size})"),
+            ));
+        }
         let deadline = Instant::now() + MAX_INDEX_WAIT;
         while indexed <= min {
             if Instant::now() >= deadline {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "index_behind",
+                return Err(behind(
+                    indexed,
                     format!(
-                        "the index covers entries below {indexed}; minLogIndex {min} not reached within {}s (log size {})",
+                        "not reached within {}s (log size {})",
                         MAX_INDEX_WAIT.as_secs(),
                         state.ledger().checkpoint().size
                     ),
@@ -129,30 +218,36 @@ pub(crate) async fn retrieve(
             } else {
                 (reader.ledger().entry(index)?.ok_or_else(missing)?, None)
             };
-            let mut hit = json!({
-                "logIndex": index,
-                "leafHash": hex::encode(evledger_ledger::leaf_hash(&leaf)),
+            results.push(SearchHit {
+                inclusion_proof: proof.map(|p| InclusionProofAnswer::new(&p, None)),
+                leaf_hash: hex::encode(evledger_ledger::leaf_hash(&leaf)),
+                log_index: index,
             });
-            if let Some(proof) = proof {
-                hit["inclusionProof"] =
-                    json!(evledger_ledger::proof::InclusionProofJson::from(&proof));
-            }
-            results.push(hit);
         }
         Ok(results)
     })
     .await?;
-    let mut answer = json!({
-        "results": results,
-        "nextCursor": page.next,
-        "partial": page.partial.is_some(),
-        "indexedThrough": indexed,
-    });
-    if let Some(partial) = page.partial {
-        answer["partialReason"] = json!(partial.as_str());
+    Ok(Json(SearchAnswer {
+        checkpoint: query.proofs.then(|| checkpoint.note.clone()),
+        indexed_through: indexed,
+        next_cursor: page.next,
+        partial: page.partial.is_some(),
+        partial_reason: page.partial.map(PartialReason::from),
+        results,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_reasons_are_spelled_as_the_indexer_spells_them() {
+        for partial in [Partial::ScanLimit, Partial::Deadline] {
+            assert_eq!(
+                serde_json::to_value(PartialReason::from(partial)).expect("json"),
+                serde_json::json!(partial.as_str())
+            );
+        }
     }
-    if query.proofs {
-        answer["checkpoint"] = json!(checkpoint.note);
-    }
-    Ok(Json(answer))
 }

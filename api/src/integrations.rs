@@ -19,28 +19,34 @@
 //! lock from its first check to its last write, and runs in a task of its
 //! own: a client that hangs up cannot stop it halfway (between the cursor
 //! and the attachment record, say, or before the sink starts).
+//!
+//! The answers are the types below, their members declared in the order
+//! the API has always sent them. Where a record of the evidence store is
+//! sent as it is (register, delete, detach), the type here documents it,
+//! and a test checks they agree.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use evledger_evidence::{Attachment, Evidence, Integration, Secrets};
+use evledger_evidence::{Evidence, Secrets};
 use evledger_ledger::Ledger;
-use evledger_reconciler::sink::kafka::{self, KafkaSettings, KafkaSink};
+use evledger_reconciler::sink::kafka::{self, ClientConfigOf as _, KafkaSettings, KafkaSink};
 use evledger_reconciler::sink::webhook::{self, WebhookSettings, WebhookSink};
 use evledger_reconciler::sink::{FanOut, Filter, Sink, StartAt};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use tracing::{info, warn};
+use utoipa::ToSchema;
 
 use crate::alert::{self, GrpcSettings, GrpcSink};
 use crate::auth::Admin;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::Path;
 use crate::{blocking, AppState};
 
 /// Secret holding a Kafka SASL password.
@@ -232,7 +238,7 @@ pub fn start_attached(
 
 fn attachment_sink(
     evidence: &Evidence,
-    attachment: &Attachment,
+    attachment: &evledger_evidence::Attachment,
     ledger: &Ledger,
 ) -> Result<(Arc<dyn Sink>, Filter), ApiError> {
     let integration = evidence.integration(&attachment.integration)?;
@@ -271,18 +277,178 @@ fn json_body<T: serde::de::DeserializeOwned>(
     crate::evidence::json_body(&body.map_err(crate::error::body_error)?)
 }
 
-#[derive(Deserialize)]
+/// An integration to register.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(examples(json!({"name": "hook", "kind": "webhook",
+    "settings": {"url": "https://ci.example/hook"}, "secrets": {"secret": "..."}})))]
 pub(crate) struct NewIntegration {
+    /// Unique name, a DNS-1123 label.
     name: String,
+    /// `kafka`, `grpc` or `webhook`.
     kind: String,
+    /// The kind's settings (docs/API.md): kafka `bootstrapServers` (required),
+    /// `tls`, `caPem`, `saslMechanism`, `saslUsername`, `defaultTopic`,
+    /// `mode`, `messageTimeoutMs`; grpc `endpoint` (required), `caPem`,
+    /// `clientCertPem`, `domain`; webhook `url` (required).
     #[serde(default)]
+    #[schema(value_type = Object)]
     settings: serde_json::Value,
+    /// Secrets, write-only: kafka `saslPassword`; grpc `token`,
+    /// `clientKey`; webhook `secret` (required, the HMAC key).
     #[serde(default)]
     secrets: std::collections::BTreeMap<String, String>,
 }
 
-/// `POST /api/v1/integrations`.
+/// A registered integration; its secrets are named, never shown.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Integration {
+    /// Registration time, Unix seconds.
+    created_at: u64,
+    /// `kafka`, `grpc` or `webhook`.
+    kind: String,
+    /// Unique name.
+    name: String,
+    /// Names of its secrets.
+    secrets: Vec<String>,
+    /// The kind's settings; credentials in URLs shown as `***`.
+    #[schema(value_type = Object)]
+    settings: serde_json::Value,
+}
+
+impl From<evledger_evidence::Integration> for Integration {
+    fn from(integration: evledger_evidence::Integration) -> Self {
+        let evledger_evidence::Integration {
+            name,
+            kind,
+            settings,
+            secrets,
+            created_at,
+        } = integration;
+        Self {
+            created_at,
+            kind,
+            name,
+            secrets,
+            settings,
+        }
+    }
+}
+
+/// An integration with the state of its attachments.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IntegrationStatus {
+    /// Its attachments.
+    attachments: Vec<AttachmentStatus>,
+    /// Registration time, Unix seconds.
+    created_at: u64,
+    /// `kafka`, `grpc` or `webhook`.
+    kind: String,
+    /// Unique name.
+    name: String,
+    /// Names of its secrets.
+    secrets: Vec<String>,
+    /// The kind's settings; credentials in URLs shown as `***`.
+    #[schema(value_type = Object)]
+    settings: serde_json::Value,
+}
+
+/// An attachment and how far its sink got.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AttachmentStatus {
+    /// Attachment time, Unix seconds.
+    created_at: u64,
+    /// The sink's cursor: entries of the log dealt with (`null` if unknown).
+    #[schema(required = true)]
+    delivered: Option<u64>,
+    /// Entries after the cursor (`null` if unknown).
+    #[schema(required = true)]
+    lag: Option<u64>,
+    /// Whether this process runs its sink.
+    running: bool,
+    /// Its settings (topic, filters).
+    #[schema(value_type = Object)]
+    settings: serde_json::Value,
+    /// The workflow whose entries it receives.
+    workflow: String,
+}
+
+/// Every integration.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct IntegrationList {
+    /// The integrations, by name.
+    integrations: Vec<IntegrationStatus>,
+}
+
+/// An integration attached to a workflow.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Attachment {
+    /// Attachment time, Unix seconds.
+    created_at: u64,
+    /// The integration.
+    integration: String,
+    /// Its settings (topic, filters).
+    #[schema(value_type = Object)]
+    settings: serde_json::Value,
+    /// The workflow whose entries it receives.
+    workflow: String,
+}
+
+impl From<evledger_evidence::Attachment> for Attachment {
+    fn from(attachment: evledger_evidence::Attachment) -> Self {
+        let evledger_evidence::Attachment {
+            integration,
+            workflow,
+            settings,
+            created_at,
+        } = attachment;
+        Self {
+            created_at,
+            integration,
+            settings,
+            workflow,
+        }
+    }
+}
+
+/// A new attachment, with where its sink starts.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AttachmentCreated {
+    /// Attachment time, Unix seconds.
+    created_at: u64,
+    /// The sink's cursor: it delivers entries from this log index on.
+    delivered: u64,
+    /// The integration.
+    integration: String,
+    /// Its settings (topic, filters).
+    #[schema(value_type = Object)]
+    settings: serde_json::Value,
+    /// The workflow whose entries it receives.
+    workflow: String,
+}
+
+/// Register an integration (admin): settings checked and the destination
+/// reached once before anything is stored.
+#[utoipa::path(
+    post,
+    path = "/api/v1/integrations",
+    operation_id = "registerIntegration",
+    tag = "integrations",
+    request_body(content = NewIntegration, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered", body = Integration),
+        (status = 400, description = "`invalid_integration` (unknown kind, fields or secrets) or `bad_request`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
+        (status = 409, description = "`exists`: an integration of that name exists", body = ErrorBody),
+        (status = 422, description = "`integration_unreachable`: the destination did not answer", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+    )
+)]
 pub(crate) async fn register(
     State(state): State<AppState>,
     _admin: Admin,
@@ -306,6 +472,7 @@ pub(crate) async fn register(
     })
     .await?;
     info!(integration = %integration.name, kind = %integration.kind, "integration registered");
+    // Sent as the store has it (documented by `Integration`).
     Ok((StatusCode::CREATED, Json(integration)).into_response())
 }
 
@@ -313,8 +480,8 @@ fn listing(
     evidence: &Evidence,
     fanout: Option<&FanOut>,
     ledger: &Ledger,
-    integration: Integration,
-) -> Result<serde_json::Value, ApiError> {
+    integration: evledger_evidence::Integration,
+) -> Result<IntegrationStatus, ApiError> {
     let size = ledger.checkpoint().size;
     let attachments = evidence
         .attachments(Some(&integration.name))?
@@ -322,26 +489,47 @@ fn listing(
         .map(|a| {
             let name = sink_name(&a.integration, &a.workflow);
             let cursor = ledger.sink_cursor(&name).ok().flatten();
-            let running = fanout.is_some_and(|f| f.is_running(&name));
-            json!({
-                "workflow": a.workflow,
-                "settings": a.settings,
-                "createdAt": a.created_at,
-                "delivered": cursor,
-                "lag": cursor.map(|c| size.saturating_sub(c)),
-                "running": running,
-            })
+            AttachmentStatus {
+                created_at: a.created_at,
+                delivered: cursor,
+                lag: cursor.map(|c| size.saturating_sub(c)),
+                running: fanout.is_some_and(|f| f.is_running(&name)),
+                settings: a.settings,
+                workflow: a.workflow,
+            }
         })
-        .collect::<Vec<_>>();
-    let mut value =
-        // Redacted: a URL setting may carry credentials.
-        serde_json::to_value(integration.redacted())
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-    value["attachments"] = json!(attachments);
-    Ok(value)
+        .collect();
+    // Redacted: a URL setting may carry credentials.
+    let Integration {
+        created_at,
+        kind,
+        name,
+        secrets,
+        settings,
+    } = integration.redacted().into();
+    Ok(IntegrationStatus {
+        attachments,
+        created_at,
+        kind,
+        name,
+        secrets,
+        settings,
+    })
 }
 
-/// `GET /api/v1/integrations`.
+/// Every integration, with its attachments (admin).
+#[utoipa::path(
+    get,
+    path = "/api/v1/integrations",
+    operation_id = "listIntegrations",
+    tag = "integrations",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The integrations", body = IntegrationList),
+        (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+    )
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     _admin: Admin,
@@ -356,10 +544,25 @@ pub(crate) async fn list(
             .collect::<Result<Vec<_>, _>>()
     })
     .await?;
-    Ok(Json(json!({ "integrations": integrations })).into_response())
+    Ok(Json(IntegrationList { integrations }).into_response())
 }
 
-/// `GET /api/v1/integrations/{name}`.
+/// An integration, with its attachments (admin).
+#[utoipa::path(
+    get,
+    path = "/api/v1/integrations/{name}",
+    operation_id = "getIntegration",
+    tag = "integrations",
+    params(("name" = String, Path, description = "The integration")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The integration", body = IntegrationStatus),
+        (status = 400, description = "`bad_request`: not an integration name", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such integration", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+    )
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     _admin: Admin,
@@ -375,7 +578,22 @@ pub(crate) async fn get(
     Ok(Json(value).into_response())
 }
 
-/// `DELETE /api/v1/integrations/{name}`.
+/// Delete an integration (admin): refused while it is attached anywhere.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/integrations/{name}",
+    operation_id = "deleteIntegration",
+    tag = "integrations",
+    params(("name" = String, Path, description = "The integration")),
+    responses(
+        (status = 200, description = "Deleted", body = Integration),
+        (status = 400, description = "`bad_request`: not an integration name", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such integration", body = ErrorBody),
+        (status = 409, description = "`exists`: still attached", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+    )
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     _admin: Admin,
@@ -390,11 +608,12 @@ pub(crate) async fn delete(
     })
     .await?;
     info!(integration = %integration.name, "integration deleted");
+    // Sent as the store has it (documented by `Integration`).
     Ok(Json(integration).into_response())
 }
 
 /// Where an attachment's sink starts.
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum StartFrom {
     /// Entries appended from now on.
@@ -404,21 +623,49 @@ enum StartFrom {
     Start,
 }
 
-#[derive(Deserialize)]
+/// An attachment to make.
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(examples(json!({"workflow": "build", "kinds": ["dsse"], "from": "now"})))]
 pub(crate) struct NewAttachment {
+    /// The workflow whose entries to deliver.
     workflow: String,
+    /// Kafka topic (default: the integration's `defaultTopic`, else
+    /// `evledger.entries`; created with one partition if missing).
     #[serde(default)]
     topic: Option<String>,
+    /// Only entries of these kinds (empty: all).
     #[serde(default)]
     kinds: Vec<String>,
+    /// Only entries with these predicate types (empty: all).
     #[serde(default)]
     predicate_types: Vec<String>,
+    /// `now` (entries appended from now on, the default) or `start` (the
+    /// whole log).
     #[serde(default)]
     from: StartFrom,
 }
 
-/// `POST /api/v1/integrations/{name}/attachments`.
+/// Attach an integration to a workflow (admin): starts a sink with its own
+/// durable cursor.
+#[utoipa::path(
+    post,
+    path = "/api/v1/integrations/{name}/attachments",
+    operation_id = "attachIntegration",
+    tag = "integrations",
+    params(("name" = String, Path, description = "The integration")),
+    request_body(content = NewAttachment, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Attached; its sink runs", body = AttachmentCreated),
+        (status = 400, description = "`invalid_integration` (a bad topic) or `bad_request`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such integration or workflow", body = ErrorBody),
+        (status = 409, description = "`exists`: attached already", body = ErrorBody),
+        (status = 422, description = "`integration_unreachable`: the Kafka topic could not be ensured", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+        (status = 503, description = "`fanout_disabled`: this server runs no fan-out", body = ErrorBody),
+    )
+)]
 pub(crate) async fn attach(
     State(state): State<AppState>,
     _admin: Admin,
@@ -509,12 +756,42 @@ async fn attach_now(
     };
     fanout.start(&sink_name, sink, settings.filter(&workflow));
     info!(integration = %name, workflow = %stored.workflow, cursor, "integration attached");
-    let mut value = serde_json::to_value(&stored).map_err(|e| ApiError::internal(e.to_string()))?;
-    value["delivered"] = json!(cursor);
-    Ok((StatusCode::CREATED, Json(value)).into_response())
+    let Attachment {
+        created_at,
+        integration,
+        settings,
+        workflow,
+    } = stored.into();
+    let answer = AttachmentCreated {
+        created_at,
+        delivered: cursor,
+        integration,
+        settings,
+        workflow,
+    };
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
-/// `DELETE /api/v1/integrations/{name}/attachments/{workflow}`.
+/// Detach an integration from a workflow (admin): stops the sink and
+/// drops its cursor.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/integrations/{name}/attachments/{workflow}",
+    operation_id = "detachIntegration",
+    tag = "integrations",
+    params(
+        ("name" = String, Path, description = "The integration"),
+        ("workflow" = String, Path, description = "The workflow", example = "build"),
+    ),
+    responses(
+        (status = 200, description = "Detached", body = Attachment),
+        (status = 400, description = "`bad_request`: not a name", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such attachment", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+        (status = 503, description = "`fanout_disabled`: this server runs no fan-out", body = ErrorBody),
+    )
+)]
 pub(crate) async fn detach(
     State(state): State<AppState>,
     _admin: Admin,
@@ -530,7 +807,44 @@ pub(crate) async fn detach(
         };
         fanout.stop(&sink_name(&name, &workflow), true).await?;
         info!(integration = %name, workflow = %workflow, "integration detached");
+        // Sent as the store has it (documented by `Attachment`).
         Ok(Json(attachment).into_response())
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `record` sent as the store has it is `ours`, member for member.
+    fn same_json(record: impl Serialize, ours: impl Serialize) {
+        assert_eq!(
+            serde_json::to_value(record).expect("json"),
+            serde_json::to_value(ours).expect("json")
+        );
+    }
+
+    #[test]
+    fn an_integration_sent_as_stored_is_the_documented_integration() {
+        let stored = evledger_evidence::Integration {
+            name: "hook".into(),
+            kind: "webhook".into(),
+            settings: serde_json::json!({"url": "https://ci.example/hook"}),
+            secrets: vec!["secret".into()],
+            created_at: 7,
+        };
+        same_json(&stored, Integration::from(stored.clone()));
+    }
+
+    #[test]
+    fn an_attachment_sent_as_stored_is_the_documented_attachment() {
+        let stored = evledger_evidence::Attachment {
+            integration: "hook".into(),
+            workflow: "build".into(),
+            settings: serde_json::json!({"kinds": ["dsse"]}),
+            created_at: 7,
+        };
+        same_json(&stored, Attachment::from(stored.clone()));
+    }
 }

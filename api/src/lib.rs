@@ -2,7 +2,9 @@
 //! the REST API under `/api/v1`, health and Prometheus metrics.
 //!
 //! Handlers only translate: parse the request, call the ledger, shape the
-//! answer. Errors become HTTP in one place, [`error::ApiError`].
+//! answer. Errors become HTTP in one place, [`error::ApiError`]. Every
+//! route is registered in [`routes`], which yields the router and its
+//! OpenAPI document ([`openapi`]) together.
 
 pub mod alert;
 mod attest;
@@ -11,10 +13,13 @@ mod backup;
 mod cas;
 pub mod error;
 mod evidence;
+mod extract;
 mod index;
 pub mod integrations;
 mod log;
 pub mod metrics;
+pub mod openapi;
+pub mod routes;
 mod tiles;
 pub mod witness;
 pub mod witnessing;
@@ -24,14 +29,15 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use evledger_evidence::Evidence;
 use evledger_indexer::AnyStore;
 use evledger_ledger::{Ledger, SignedCheckpoint};
 use evledger_reconciler::sink::FanOut;
 use metrics_exporter_prometheus::PrometheusHandle;
+use serde::Serialize;
 use tokio::sync::watch;
+use utoipa::ToSchema;
 
 /// Largest request body accepted, before any parsing. A leaf is at most
 /// 64 KiB; the submission carrying it (JSON, PEM keys) a little more.
@@ -162,63 +168,12 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| error::ApiError::internal(e.to_string()))?
 }
 
-/// The full router of the API.
+/// The full router of the API: the routes of [`routes`], behind the
+/// authentication of writes, the body limit and the request metrics.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/checkpoint", get(tiles::checkpoint))
-        .route("/tile/{*path}", get(tiles::tile))
-        .route(
-            "/api/v1/log/entries",
-            post(log::submit).get(log::entry_by_leaf_hash),
-        )
-        .route("/api/v1/log/entries/{log_index}", get(log::entry_by_index))
-        .route("/api/v1/log", get(log::log_info))
-        .route("/api/v1/log/proof/inclusion", get(log::inclusion_proof))
-        .route("/api/v1/log/proof/consistency", get(log::consistency_proof))
-        .route("/api/v1/index/retrieve", post(index::retrieve))
-        .route(
-            "/api/v1/workflows",
-            post(evidence::create_workflow).get(evidence::list_workflows),
-        )
-        .route("/api/v1/workflows/{name}", get(evidence::get_workflow))
-        .route(
-            "/api/v1/workflows/{name}/contract",
-            put(evidence::update_contract).get(evidence::get_contract),
-        )
-        .route(
-            "/api/v1/workflows/{name}/robot-accounts",
-            post(evidence::create_robot).get(evidence::list_robots),
-        )
-        .route(
-            "/api/v1/robot-accounts/{id}",
-            delete(evidence::revoke_robot),
-        )
-        // CAS streams its bodies and enforces its own limit
-        // (evledger_evidence::cas::MAX_BLOB_SIZE) while reading them.
-        .route(
-            "/cas/sha256/{digest}",
-            put(cas::put_blob).get(cas::get_blob),
-        )
-        .route(
-            "/api/v1/integrations",
-            post(integrations::register).get(integrations::list),
-        )
-        .route(
-            "/api/v1/integrations/{name}",
-            get(integrations::get).delete(integrations::delete),
-        )
-        .route(
-            "/api/v1/integrations/{name}/attachments",
-            post(integrations::attach),
-        )
-        .route(
-            "/api/v1/integrations/{name}/attachments/{workflow}",
-            delete(integrations::detach),
-        )
-        .route("/api/v1/admin/backup", post(backup::backup))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics))
+    let (router, _, _) = routes::table().into_parts();
+    router
+        .method_not_allowed_fallback(method_not_allowed)
         // Every route above: a write is authenticated before its body is read.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -228,6 +183,17 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .layer(axum::middleware::from_fn(metrics::track_http))
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 document of [`router`], as `GET /api/v1/openapi.json`
+/// serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes::table().into_parts().1
+}
+
+/// Every route [`router`] serves (besides the fallbacks), sorted.
+pub fn served_routes() -> Vec<routes::Route> {
+    routes::table().into_parts().2
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets the
@@ -246,65 +212,139 @@ pub async fn serve(
         .await
 }
 
+/// `{"status": "ok"}`.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+/// Liveness: the server answers.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "getHealth",
+    tag = "operations",
+    responses((status = 200, description = "The server accepts requests", body = Health))
+)]
 async fn healthz() -> impl IntoResponse {
-    Json(serde_json::json!({"status": "ok"}))
+    Json(Health { status: "ok" })
+}
+
+/// Whether the server is ready, and why not. Members in the order the API
+/// has always sent them.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Readiness {
+    /// Why the ledger takes no appends: `log_restored` or `sequencer_failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<&'static str>,
+    /// What failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// Entries the index covers (entries below it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    indexed_through: Option<u64>,
+    /// `ready`, `not taking appends`, `index failed`, `indexing` or
+    /// `index unavailable`.
+    status: &'static str,
+    /// Entries in the log.
+    tree_size: u64,
+}
+
+impl Readiness {
+    fn new(status: &'static str, tree_size: u64) -> Self {
+        Self {
+            code: None,
+            error: None,
+            indexed_through: None,
+            status,
+            tree_size,
+        }
+    }
 }
 
 /// Ready when the ledger takes appends (not a restored copy waiting to
 /// be resumed, not a sequencer stopped by a failed durable write) and the
 /// index (if any) answers and lags the log by at most
 /// [`READY_MAX_INDEX_LAG`] entries.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "getReadiness",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Ready: appends are taken and the index lags by at most 1024 entries", body = Readiness),
+        (status = 503, description = "Not ready: the ledger takes no appends, or the index rebuilds, failed or does not answer", body = Readiness),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let size = state.ledger().checkpoint().size;
+    let unavailable = StatusCode::SERVICE_UNAVAILABLE;
     if let Some(halt) = state.ledger().halt() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({
-                "status": "not taking appends",
-                "code": halt.code(),
-                "treeSize": size,
-                "error": halt.to_string(),
-            })),
-        );
+        let answer = Readiness {
+            code: Some(halt.code()),
+            error: Some(halt.to_string()),
+            ..Readiness::new("not taking appends", size)
+        };
+        return (unavailable, Json(answer));
     }
     let Some(store) = state.index() else {
-        return (
-            StatusCode::OK,
-            Json(serde_json::json!({"status": "ready", "treeSize": size})),
-        );
+        return (StatusCode::OK, Json(Readiness::new("ready", size)));
     };
     if let Some(why) = state.index_failure() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({"status": "index failed", "treeSize": size, "error": why})),
-        );
+        let answer = Readiness {
+            error: Some(why),
+            ..Readiness::new("index failed", size)
+        };
+        return (unavailable, Json(answer));
     }
     match index::indexed_size(store).await {
-        Ok(indexed) if size.saturating_sub(indexed) <= READY_MAX_INDEX_LAG => (
-            StatusCode::OK,
-            Json(
-                serde_json::json!({"status": "ready", "treeSize": size, "indexedThrough": indexed}),
-            ),
-        ),
-        Ok(indexed) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                serde_json::json!({"status": "indexing", "treeSize": size, "indexedThrough": indexed}),
-            ),
-        ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(
-                serde_json::json!({"status": "index unavailable", "treeSize": size, "error": e.to_string()}),
-            ),
-        ),
+        Ok(indexed) => {
+            let (status, word) = if size.saturating_sub(indexed) <= READY_MAX_INDEX_LAG {
+                (StatusCode::OK, "ready")
+            } else {
+                (unavailable, "indexing")
+            };
+            let answer = Readiness {
+                indexed_through: Some(indexed),
+                ..Readiness::new(word, size)
+            };
+            (status, Json(answer))
+        }
+        Err(e) => {
+            let answer = Readiness {
+                error: Some(e.to_string()),
+                ..Readiness::new("index unavailable", size)
+            };
+            (unavailable, Json(answer))
+        }
     }
 }
 
+/// The Prometheus text exposition of the server's metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "getMetrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String),
+        (status = 404, description = "`not_found`: metrics are not enabled", body = error::ErrorBody),
+    )
+)]
 async fn render_metrics(State(state): State<AppState>) -> axum::response::Response {
     metrics::render(state.inner.metrics.as_ref())
 }
 
 async fn not_found() -> error::ApiError {
     error::ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> error::ApiError {
+    error::ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take this method",
+    )
 }

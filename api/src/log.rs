@@ -6,39 +6,177 @@
 //!
 //! Signature checks, RocksDB reads and proof building run on the blocking
 //! pool ([`crate::blocking`]), never on the async workers.
+//!
+//! The answers are the types below; their members are declared in the
+//! order the API has always sent them.
 
 use std::collections::HashMap;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use evledger_ledger::bundle::TlogProof;
 use evledger_ledger::entry::Entry;
-use evledger_ledger::proof::InclusionProofJson;
+use evledger_ledger::tlog_proof::TlogProof;
 use evledger_ledger::{InclusionProof, SignedCheckpoint};
 use serde::Serialize;
 use serde_json::value::RawValue;
+use utoipa::ToSchema;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{Path, Query};
+use crate::openapi::Submission;
 use crate::AppState;
 
-/// An entry with its proof against a checkpoint.
-#[derive(Serialize)]
+/// An entry with its inclusion proof against the checkpoint in the same
+/// answer. A duplicate submission (`409`) also carries `code` and
+/// `message`.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct EntryJson {
+#[schema(as = Entry)]
+pub(crate) struct EntryJson {
+    /// `duplicate_entry` on a `409`.
     #[serde(skip_serializing_if = "Option::is_none")]
     code: Option<&'static str>,
+    /// Where the duplicate already is, on a `409`.
     #[serde(skip_serializing_if = "Option::is_none")]
     message: Option<String>,
+    /// Position of the entry in the log.
     log_index: u64,
+    /// RFC 6962 leaf hash of the entry's bytes, hex.
     leaf_hash: String,
-    /// The leaf bytes, embedded verbatim: canonical JSON.
+    /// The leaf: the entry's canonical JSON (RFC 8785), embedded verbatim,
+    /// so hashing these bytes gives `leafHash`.
+    #[schema(value_type = Object)]
     entry: Box<RawValue>,
+    /// The signed checkpoint (C2SP tlog-checkpoint note) the proof is
+    /// against.
     checkpoint: String,
+    /// The audit path of the entry in the checkpoint's tree.
     inclusion_proof: InclusionProofJson,
+}
+
+/// An inclusion proof: the audit path of a leaf in a tree, hashes hex.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = InclusionProof)]
+pub(crate) struct InclusionProofJson {
+    /// Index of the leaf.
+    log_index: u64,
+    /// Size of the tree.
+    tree_size: u64,
+    /// Root of that tree, hex.
+    root_hash: String,
+    /// The audit path, leaf to root, hex.
+    hashes: Vec<String>,
+}
+
+impl From<&InclusionProof> for InclusionProofJson {
+    fn from(p: &InclusionProof) -> Self {
+        Self {
+            log_index: p.log_index,
+            tree_size: p.tree_size,
+            root_hash: hex::encode(p.root),
+            hashes: p.hashes.iter().map(hex::encode).collect(),
+        }
+    }
+}
+
+/// An inclusion proof on its own, with the checkpoint signed at exactly
+/// its tree size when there is one.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InclusionProofAnswer {
+    /// The checkpoint signed for exactly `treeSize`, if a batch ended there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<String>,
+    /// The audit path, leaf to root, hex.
+    hashes: Vec<String>,
+    /// Index of the leaf.
+    log_index: u64,
+    /// Root of the tree, hex.
+    root_hash: String,
+    /// Size of the tree.
+    tree_size: u64,
+}
+
+impl InclusionProofAnswer {
+    /// `proof`, with `checkpoint` if one was signed at its size.
+    pub(crate) fn new(proof: &InclusionProof, checkpoint: Option<String>) -> Self {
+        let InclusionProofJson {
+            log_index,
+            tree_size,
+            root_hash,
+            hashes,
+        } = proof.into();
+        Self {
+            checkpoint,
+            hashes,
+            log_index,
+            root_hash,
+            tree_size,
+        }
+    }
+}
+
+/// A consistency proof between two tree sizes (RFC 9162), hashes hex.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConsistencyProofAnswer {
+    /// The checkpoint signed for exactly `lastSize`, if a batch ended there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    checkpoint: Option<String>,
+    /// Root of the tree of `firstSize` leaves, hex.
+    first_root_hash: String,
+    /// Size of the older tree.
+    first_size: u64,
+    /// The proof, hex.
+    hashes: Vec<String>,
+    /// Size of the newer tree.
+    last_size: u64,
+    /// Root of the tree of `lastSize` leaves, hex.
+    root_hash: String,
+}
+
+/// The log's identity and latest state.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct LogInfo {
+    /// The latest signed checkpoint.
+    checkpoint: String,
+    /// The log's origin line.
+    origin: String,
+    /// Root of the latest tree, hex.
+    root_hash: String,
+    /// Entries in the log.
+    tree_size: u64,
+    /// The note verifier key of the log (`<origin>+<hash>+<key>`).
+    verifier_key: String,
+}
+
+/// How an entry is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ToSchema)]
+#[schema(rename_all = "kebab-case")]
+pub(crate) enum EntryFormat {
+    /// The `Entry` JSON (the default).
+    Json,
+    /// A C2SP tlog-proof (`text/plain`) whose `extra` line is the entry.
+    TlogProof,
+}
+
+impl EntryFormat {
+    /// The `format` query parameter, default [`EntryFormat::Json`].
+    fn of(params: &HashMap<String, String>) -> Result<Self, ApiError> {
+        match params.get("format").map(String::as_str) {
+            None | Some("json") => Ok(Self::Json),
+            Some("tlog-proof") => Ok(Self::TlogProof),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "unknown format {other:?} (json or tlog-proof)"
+            ))),
+        }
+    }
 }
 
 /// Loads entry `index` and proves it against `checkpoint`.
@@ -88,9 +226,30 @@ fn location(index: u64) -> (header::HeaderName, String) {
     (header::LOCATION, format!("/api/v1/log/entries/{index}"))
 }
 
-/// `POST /api/v1/log/entries` (with a token): check, enforce the contract,
-/// append, answer with proof (201), or the existing entry (409) for a
-/// duplicate.
+/// Submit an entry: checked (signatures, verifiers, statement), the
+/// contract enforced for attestations, appended once durable. A robot
+/// account's token appends only evledger attestations for its workflow.
+#[utoipa::path(
+    post,
+    path = "/api/v1/log/entries",
+    operation_id = "submitEntry",
+    tag = "log",
+    request_body(content = Submission, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Appended and durable", body = EntryJson,
+            headers(("Location" = String, description = "`/api/v1/log/entries/<logIndex>`"))),
+        (status = 409, description = "`duplicate_entry`: already in the log; the existing entry and its proof", body = EntryJson,
+            headers(("Location" = String, description = "`/api/v1/log/entries/<logIndex>`"))),
+        (status = 400, description = "Refused: `malformed_entry`, `unknown_kind`, `bad_base64`, `bad_verifier`, \
+            `signature_invalid`, `verifier_mismatch`, `repeated_signature`, `bad_statement`, `invalid_entry`, `bad_predicate`", body = ErrorBody),
+        (status = 403, description = "`forbidden`: a robot account pushing anything but its workflow's attestations", body = ErrorBody),
+        (status = 404, description = "`not_found`: the attestation names an unknown workflow", body = ErrorBody),
+        (status = 413, description = "`body_too_large` (over 256 KiB) or `entry_too_large` (canonical entry over 65,535 bytes)", body = ErrorBody),
+        (status = 422, description = "`contract_unmet` (with `unmet`) or `contract_outdated`: nothing appended", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+        (status = 503, description = "`overloaded` (retry), `shutting_down`, `log_restored` or `sequencer_failed`", body = ErrorBody),
+    )
+)]
 pub(crate) async fn submit(
     State(state): State<AppState>,
     caller: crate::auth::Caller,
@@ -134,13 +293,6 @@ fn required_u64(params: &HashMap<String, String>, name: &str) -> Result<u64, Api
     parse_u64(params, name)?.ok_or_else(|| ApiError::bad_request(format!("{name} is required")))
 }
 
-fn query(
-    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-) -> Result<HashMap<String, String>, ApiError> {
-    q.map(|Query(q)| q)
-        .map_err(|e| ApiError::bad_request(e.body_text()))
-}
-
 /// Answers with an entry and its proof, as JSON or, with
 /// `format=tlog-proof`, as a C2SP tlog-proof. The proof is against the
 /// checkpoint `/checkpoint` serves (witnessed, when witnesses are
@@ -150,6 +302,7 @@ fn entry_answer(
     index: u64,
     params: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
+    let format = EntryFormat::of(params)?;
     let served = state.served_checkpoint();
     let checkpoint = if index < served.size {
         served
@@ -157,9 +310,9 @@ fn entry_answer(
         state.ledger().checkpoint()
     };
     let (leaf, proof) = proven_entry(state, index, &checkpoint)?;
-    match params.get("format").map(String::as_str) {
-        None | Some("json") => Ok(Json(entry_json(leaf, &proof, &checkpoint)?).into_response()),
-        Some("tlog-proof") => {
+    match format {
+        EntryFormat::Json => Ok(Json(entry_json(leaf, &proof, &checkpoint)?).into_response()),
+        EntryFormat::TlogProof => {
             let bundle = TlogProof {
                 extra: Some(leaf),
                 index,
@@ -172,31 +325,66 @@ fn entry_answer(
             )
                 .into_response())
         }
-        Some(other) => Err(ApiError::bad_request(format!(
-            "unknown format {other:?} (json or tlog-proof)"
-        ))),
     }
 }
 
-/// `GET /api/v1/log/entries/{logIndex}`.
+/// The entry at a log index, with an inclusion proof against the
+/// checkpoint `/checkpoint` serves when it covers the entry, else the
+/// latest.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/entries/{logIndex}",
+    operation_id = "getEntryByIndex",
+    tag = "log",
+    params(
+        ("logIndex" = u64, Path, description = "Position in the log", example = 0),
+        ("format" = Option<EntryFormat>, Query, description = "`json` (default) or `tlog-proof`"),
+    ),
+    responses(
+        (status = 200, description = "The entry and its proof", content(
+            (EntryJson = "application/json"),
+            (String = "text/plain", example = "c2sp.org/tlog-proof@v1\nextra ...\nindex 0\n\n<checkpoint>"),
+        )),
+        (status = 400, description = "`bad_request`: a log index that is not a number, or an unknown format", body = ErrorBody),
+        (status = 404, description = "`not_found`: beyond the tree", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+    )
+)]
 pub(crate) async fn entry_by_index(
     State(state): State<AppState>,
     Path(log_index): Path<String>,
-    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let params = query(q)?;
     let index: u64 = log_index
         .parse()
         .map_err(|_| ApiError::bad_request("logIndex must be a non-negative integer"))?;
     crate::blocking(move || entry_answer(&state, index, &params)).await
 }
 
-/// `GET /api/v1/log/entries?leafHash=<hex>`.
+/// The entry with a leaf hash, answered as by its log index.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/entries",
+    operation_id = "getEntryByLeafHash",
+    tag = "log",
+    params(
+        ("leafHash" = String, Query, description = "RFC 6962 leaf hash, hex", pattern = "^[0-9a-fA-F]{64}$"),
+        ("format" = Option<EntryFormat>, Query, description = "`json` (default) or `tlog-proof`"),
+    ),
+    responses(
+        (status = 200, description = "The entry and its proof", content(
+            (EntryJson = "application/json"),
+            (String = "text/plain", example = "c2sp.org/tlog-proof@v1\nextra ...\nindex 0\n\n<checkpoint>"),
+        )),
+        (status = 400, description = "`bad_request`: no leafHash, one that is not 64 hex characters, or an unknown format", body = ErrorBody),
+        (status = 404, description = "`not_found`: no entry with that leaf hash", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+    )
+)]
 pub(crate) async fn entry_by_leaf_hash(
     State(state): State<AppState>,
-    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let params = query(q)?;
     let hex_hash = params
         .get("leafHash")
         .ok_or_else(|| ApiError::bad_request("leafHash is required"))?;
@@ -215,17 +403,24 @@ pub(crate) async fn entry_by_leaf_hash(
     .await
 }
 
-/// `GET /api/v1/log`.
+/// The log's origin, latest size, root and checkpoint, and its verifier key.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log",
+    operation_id = "getLogInfo",
+    tag = "log",
+    responses((status = 200, description = "The log", body = LogInfo))
+)]
 pub(crate) async fn log_info(State(state): State<AppState>) -> impl IntoResponse {
     let ledger = state.ledger();
     let checkpoint = ledger.checkpoint();
-    Json(serde_json::json!({
-        "origin": ledger.origin(),
-        "treeSize": checkpoint.size,
-        "rootHash": hex::encode(checkpoint.root),
-        "checkpoint": checkpoint.note,
-        "verifierKey": ledger.verifier_key(),
-    }))
+    Json(LogInfo {
+        checkpoint: checkpoint.note.clone(),
+        origin: ledger.origin().to_string(),
+        root_hash: hex::encode(checkpoint.root),
+        tree_size: checkpoint.size,
+        verifier_key: ledger.verifier_key().to_string(),
+    })
 }
 
 /// The checkpoint signed for exactly `size`, if any batch ended there
@@ -242,51 +437,110 @@ fn checkpoint_for(state: &AppState, size: u64) -> Result<Option<String>, ApiErro
     Ok(state.ledger().checkpoint_at(size)?)
 }
 
-/// `GET /api/v1/log/proof/inclusion?logIndex=&treeSize=` (treeSize defaults
-/// to the latest).
+/// The audit path of an entry in the tree of `treeSize` leaves (default:
+/// the latest).
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/proof/inclusion",
+    operation_id = "getInclusionProof",
+    tag = "log",
+    params(
+        ("logIndex" = u64, Query, description = "The entry"),
+        ("treeSize" = Option<u64>, Query, description = "The tree (default: the latest)"),
+    ),
+    responses(
+        (status = 200, description = "The proof", body = InclusionProofAnswer),
+        (status = 400, description = "`bad_request` (a missing or non-numeric parameter) or `out_of_range` (logIndex ≥ treeSize, or treeSize beyond the tree)", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+    )
+)]
 pub(crate) async fn inclusion_proof(
     State(state): State<AppState>,
-    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let params = query(q)?;
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<InclusionProofAnswer>, ApiError> {
     let index = required_u64(&params, "logIndex")?;
     let latest = state.ledger().checkpoint();
     let size = parse_u64(&params, "treeSize")?.unwrap_or(latest.size);
     crate::blocking(move || {
         let proof = state.ledger().inclusion_proof(index, size)?;
-        let mut json = serde_json::to_value(InclusionProofJson::from(&proof))
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        if let Some(note) = checkpoint_for(&state, size)? {
-            json["checkpoint"] = note.into();
-        }
-        Ok(Json(json))
+        let checkpoint = checkpoint_for(&state, size)?;
+        Ok(Json(InclusionProofAnswer::new(&proof, checkpoint)))
     })
     .await
 }
 
-/// `GET /api/v1/log/proof/consistency?firstSize=&lastSize=` (lastSize
-/// defaults to the latest).
+/// An RFC 9162 consistency proof from `firstSize` to `lastSize` leaves
+/// (default: the latest); `firstSize=0` gives the empty proof.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/proof/consistency",
+    operation_id = "getConsistencyProof",
+    tag = "log",
+    params(
+        ("firstSize" = u64, Query, description = "The older tree"),
+        ("lastSize" = Option<u64>, Query, description = "The newer tree (default: the latest)"),
+    ),
+    responses(
+        (status = 200, description = "The proof", body = ConsistencyProofAnswer),
+        (status = 400, description = "`bad_request` (a missing or non-numeric parameter) or `out_of_range` (firstSize > lastSize, or lastSize beyond the tree)", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+    )
+)]
 pub(crate) async fn consistency_proof(
     State(state): State<AppState>,
-    q: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
-) -> Result<impl IntoResponse, ApiError> {
-    let params = query(q)?;
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<ConsistencyProofAnswer>, ApiError> {
     let first = required_u64(&params, "firstSize")?;
     let latest = state.ledger().checkpoint();
     let last = parse_u64(&params, "lastSize")?.unwrap_or(latest.size);
     crate::blocking(move || {
         let proof = state.ledger().consistency_proof(first, last)?;
-        let mut json = serde_json::json!({
-            "firstSize": proof.first_size,
-            "lastSize": proof.last_size,
-            "firstRootHash": hex::encode(proof.first_root),
-            "rootHash": hex::encode(proof.last_root),
-            "hashes": proof.hashes.iter().map(hex::encode).collect::<Vec<_>>(),
-        });
-        if let Some(note) = checkpoint_for(&state, last)? {
-            json["checkpoint"] = note.into();
-        }
-        Ok(Json(json))
+        Ok(Json(ConsistencyProofAnswer {
+            checkpoint: checkpoint_for(&state, last)?,
+            first_root_hash: hex::encode(proof.first_root),
+            first_size: proof.first_size,
+            hashes: proof.hashes.iter().map(hex::encode).collect(),
+            last_size: proof.last_size,
+            root_hash: hex::encode(proof.last_root),
+        }))
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn proof() -> InclusionProof {
+        InclusionProof {
+            log_index: 1,
+            tree_size: 3,
+            root: [7; 32],
+            hashes: vec![[1; 32], [2; 32]],
+        }
+    }
+
+    #[test]
+    fn the_entry_proof_is_the_ledgers_json_byte_for_byte() {
+        let ours = serde_json::to_string(&InclusionProofJson::from(&proof())).expect("json");
+        let ledgers =
+            serde_json::to_string(&evledger_ledger::proof::InclusionProofJson::from(&proof()))
+                .expect("json");
+        assert_eq!(ours, ledgers);
+    }
+
+    #[test]
+    fn a_proof_answer_lists_its_members_as_the_api_always_did() {
+        let answer = InclusionProofAnswer::new(&proof(), Some("note\n".into()));
+        // The members the API sent before typed answers, sorted (it built
+        // them as a serde_json map).
+        let mut old =
+            serde_json::to_value(evledger_ledger::proof::InclusionProofJson::from(&proof()))
+                .expect("json");
+        old["checkpoint"] = "note\n".into();
+        assert_eq!(
+            serde_json::to_string(&answer).expect("json"),
+            serde_json::to_string(&old).expect("json")
+        );
+    }
 }

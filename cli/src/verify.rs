@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context};
 use clap::{Args, Subcommand};
-use evledger_ledger::bundle::TlogProof;
 use evledger_ledger::entry::canonical_json;
+use evledger_ledger::tlog_proof::TlogProof;
 use evledger_ledger::{
     leaf_hash, CheckpointVerifier, ConsistencyProof, InclusionProof, SignedCheckpoint,
 };

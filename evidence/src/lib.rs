@@ -17,10 +17,13 @@
 
 pub mod attestation;
 pub mod cas;
-pub mod contract;
 pub mod integration;
-pub mod materials;
 pub mod store;
+
+// Contracts and material checks live in their own crate (no storage,
+// fuzzed); re-exported under the names callers have always used.
+pub use evledger_contract as contract;
+pub use evledger_contract::materials;
 
 use std::future::Future;
 use std::path::Path;

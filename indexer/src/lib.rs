@@ -12,7 +12,7 @@
 //! [`embedded::EmbeddedStore`] (RocksDB, for a single binary with no Redis).
 
 pub mod embedded;
-pub mod keys;
+pub use evledger_index_keys::keys;
 pub mod redis_store;
 pub mod search;
 mod store;

@@ -5,18 +5,17 @@
 //! [`Ledger`]: append a leaf, read leaves and tiles, ask for proofs, and watch
 //! the latest checkpoint (the change stream of everything downstream).
 
-pub mod bundle;
-pub mod checkpoint;
-pub mod cosignature;
-pub mod entry;
 #[cfg(feature = "fault-injection")]
 pub mod faults;
 mod hashes;
-pub mod proof;
 mod sequencer;
 pub mod store;
-pub mod tiles;
 pub mod witness;
+
+// The formats live in their own crates (no storage, fuzzed); the log
+// re-exports them under the names its callers have always used.
+pub use evledger_entry as entry;
+pub use evledger_tlog::{checkpoint, cosignature, proof, tiles, tlog_proof};
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
@@ -25,11 +24,11 @@ use std::sync::{Arc, RwLock};
 use thiserror::Error;
 use tokio::sync::{oneshot, watch};
 
-pub use checkpoint::{CheckpointError, CheckpointVerifier, LogSigner, SignedCheckpoint};
-pub use cosignature::{CosignatureVerifier, Cosigner};
-pub use proof::{leaf_hash, ConsistencyProof, InclusionProof, ProofError};
+pub use evledger_tlog::{
+    leaf_hash, CheckpointError, CheckpointVerifier, ConsistencyProof, CosignatureVerifier,
+    Cosigner, InclusionProof, LogSigner, ProofError, SignedCheckpoint, TileCoord, TileKind,
+};
 pub use sequencer::{Appended, BatchPolicy, Halt};
-pub use tiles::{TileCoord, TileKind};
 
 use hashes::TileHashes;
 use sequencer::{Sequencer, Submission};

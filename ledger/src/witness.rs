@@ -38,21 +38,16 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Mutex;
 
-use base64::prelude::{Engine, BASE64_STANDARD};
 use rocksdb::{Options, WriteOptions, DB};
 use thiserror::Error;
 
 use crate::checkpoint::{CheckpointError, CheckpointVerifier, SignedCheckpoint};
 use crate::cosignature::{unix_now, Cosigner};
 use crate::proof::ConsistencyProof;
+pub use evledger_tlog::witness_request::{
+    AddCheckpoint, MalformedRequest, MAX_ADD_CHECKPOINT_SIZE, MAX_PROOF_LINES,
+};
 use sha2::{Digest, Sha256};
-
-/// Most consistency proof lines a request may carry (the spec's bound).
-pub const MAX_PROOF_LINES: usize = 63;
-
-/// Largest `add-checkpoint` body: the proof lines and a checkpoint note.
-pub const MAX_ADD_CHECKPOINT_SIZE: usize =
-    crate::checkpoint::MAX_CHECKPOINT_SIZE + MAX_PROOF_LINES * 46 + 32;
 
 /// Most evidence records kept per log; later misbehaviour is logged and
 /// counted (`evledger_witness_evidence_dropped_total`), not stored.
@@ -112,6 +107,12 @@ pub enum WitnessError {
     /// The witness's own storage failed (500).
     #[error("witness storage: {0}")]
     Storage(String),
+}
+
+impl From<MalformedRequest> for WitnessError {
+    fn from(e: MalformedRequest) -> Self {
+        Self::Malformed(e.0)
+    }
 }
 
 impl From<rocksdb::Error> for WitnessError {
@@ -177,83 +178,6 @@ impl Evidence {
             cosigned: String::new(),
         }
     }
-}
-
-/// A parsed `add-checkpoint` request body.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AddCheckpoint {
-    /// Size of the checkpoint the client believes the witness holds.
-    pub old_size: u64,
-    /// Consistency proof from `old_size` to the checkpoint.
-    pub proof: Vec<[u8; 32]>,
-    /// The signed checkpoint note.
-    pub checkpoint: Vec<u8>,
-}
-
-impl AddCheckpoint {
-    /// Parses `old <N>\n`, up to [`MAX_PROOF_LINES`] base64 hashes, a blank
-    /// line, then the checkpoint.
-    ///
-    /// # Errors
-    ///
-    /// [`WitnessError::Malformed`] naming what is wrong.
-    pub fn parse(body: &[u8]) -> Result<Self, WitnessError> {
-        let bad = |what: &str| WitnessError::Malformed(what.to_string());
-        if body.len() > MAX_ADD_CHECKPOINT_SIZE {
-            return Err(bad("request too large"));
-        }
-        let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
-        let (head, checkpoint) = text
-            .split_once("\n\n")
-            .ok_or_else(|| bad("no blank line before the checkpoint"))?;
-        let mut lines = head.split('\n');
-        let old = lines
-            .next()
-            .and_then(|l| l.strip_prefix("old "))
-            .ok_or_else(|| bad("first line must be `old <size>`"))?;
-        let old_size = parse_decimal(old).ok_or_else(|| bad("old size is not a decimal"))?;
-        let proof = lines
-            .map(|line| {
-                BASE64_STANDARD
-                    .decode(line)
-                    .ok()
-                    .and_then(|h| <[u8; 32]>::try_from(h).ok())
-                    .ok_or_else(|| bad("a proof line is not a base64 SHA-256 hash"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if proof.len() > MAX_PROOF_LINES {
-            return Err(bad("more than 63 proof lines"));
-        }
-        Ok(Self {
-            old_size,
-            proof,
-            checkpoint: checkpoint.as_bytes().to_vec(),
-        })
-    }
-
-    /// Encodes the request body.
-    pub fn to_body(&self) -> Vec<u8> {
-        let mut body = format!("old {}\n", self.old_size);
-        for hash in &self.proof {
-            body.push_str(&BASE64_STANDARD.encode(hash));
-            body.push('\n');
-        }
-        body.push('\n');
-        let mut body = body.into_bytes();
-        body.extend_from_slice(&self.checkpoint);
-        body
-    }
-}
-
-/// A decimal without leading zeros (except `0` itself), as the spec writes sizes.
-fn parse_decimal(text: &str) -> Option<u64> {
-    if text.is_empty() || (text.len() > 1 && text.starts_with('0')) {
-        return None;
-    }
-    if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
 }
 
 /// A witness: its key, the logs it trusts and its durable state.
@@ -603,16 +527,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn request_round_trips() {
-        let request = AddCheckpoint {
-            old_size: 20_852_014,
-            proof: vec![[7; 32], [9; 32]],
-            checkpoint: b"log.example\n3\nAAAA\n\n\xe2\x80\x94 log.example AAAA\n".to_vec(),
-        };
-        assert_eq!(AddCheckpoint::parse(&request.to_body()).ok(), Some(request));
-    }
-
-    #[test]
     fn evidence_records_round_trip() {
         let evidence = Evidence {
             reason: "size 5 was cosigned with another root".into(),
@@ -625,23 +539,5 @@ mod tests {
             (legacy.reason.as_str(), &legacy.request[..]),
             ("why", &b"old 1\n"[..])
         );
-    }
-
-    #[test]
-    fn malformed_requests_are_refused() {
-        for body in [
-            &b"old 01\n\nx\n"[..],
-            b"old -1\n\nx\n",
-            b"new 1\n\nx\n",
-            b"old 1\nnot-base64\n\nx\n",
-            b"old 1\nAAAA\n\nx\n",
-            b"old 1\n",
-        ] {
-            assert!(
-                matches!(AddCheckpoint::parse(body), Err(WitnessError::Malformed(_))),
-                "{}",
-                String::from_utf8_lossy(body)
-            );
-        }
     }
 }

@@ -1,0 +1,40 @@
+//! Path and query extractors whose rejections are [`ApiError`]s: a path
+//! segment that is not UTF-8 once percent-decoded (`/api/v1/workflows/%FF`)
+//! or a query string that does not parse is a `400` JSON error like every
+//! other bad input, not axum's plain-text rejection.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
+
+use crate::error::ApiError;
+
+/// [`axum::extract::Path`], rejecting with a `400` [`ApiError`].
+#[derive(Debug)]
+pub(crate) struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(value)| Self(value))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+/// [`axum::extract::Query`], rejecting with a `400` [`ApiError`].
+#[derive(Debug)]
+pub(crate) struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(value)| Self(value))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}

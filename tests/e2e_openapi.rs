@@ -1,0 +1,328 @@
+//! The OpenAPI document (issue 13) against the real binary: the served
+//! document validates as OpenAPI 3.1 with a validator from PyPI, it lists
+//! exactly the routes the router serves (and the live server answers each
+//! of them, and only them), every error answer has the shared `Error`
+//! schema, and docs/API.md lists the same operations.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+/// An operation: method (upper case) and path template.
+type Operation = (String, String);
+
+const METHODS: [&str; 8] = [
+    "get", "head", "post", "put", "delete", "patch", "options", "trace",
+];
+
+/// The operations of an OpenAPI document.
+fn operations(document: &Value) -> BTreeSet<Operation> {
+    let mut operations = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            if item.get(method).is_some() {
+                operations.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+fn fetch_document(server: &Server) -> Value {
+    let r = anonymous_http()
+        .get(format!("{}/api/v1/openapi.json", server.url))
+        .send()
+        .expect("GET openapi.json");
+    assert_eq!(r.status().as_u16(), 200);
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(content_type, "application/json");
+    r.json().expect("the document is JSON")
+}
+
+/// The Python of the tools virtualenv, which has openapi-spec-validator
+/// (scripts/setup; scripts/test puts its bin first on PATH).
+fn python() -> PathBuf {
+    let venv = std::env::var("EVLEDGER_TOOLS")
+        .map(|t| PathBuf::from(t).join("venv/bin/python3"))
+        .ok()
+        .filter(|p| p.exists());
+    let python = venv.unwrap_or_else(|| PathBuf::from("python3"));
+    let probe = Command::new(&python)
+        .args(["-c", "import openapi_spec_validator"])
+        .output()
+        .expect("run python3");
+    assert!(
+        probe.status.success(),
+        "{} cannot import openapi_spec_validator: run scripts/setup and put its \
+         virtualenv's bin on PATH (or set EVLEDGER_TOOLS): {}",
+        python.display(),
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    python
+}
+
+/// Runs openapi-spec-validator on `document` as OpenAPI 3.1: Ok, or its
+/// complaint.
+fn validate(python: &PathBuf, dir: &std::path::Path, document: &Value) -> Result<(), String> {
+    let file = write_file(dir, "openapi.json", document.to_string().as_bytes());
+    let out = Command::new(python)
+        .args(["-m", "openapi_spec_validator", "--schema", "3.1", &file])
+        .output()
+        .expect("run openapi_spec_validator");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+#[test]
+fn the_served_document_validates_as_openapi_3_1() {
+    let python = python();
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let document = fetch_document(&server);
+    assert_eq!(document["openapi"], "3.1.0");
+    // The live document is the one the API crate generates.
+    assert_eq!(
+        document,
+        serde_json::to_value(evledger_api::openapi()).unwrap()
+    );
+    if let Err(complaint) = validate(&python, dir.path(), &document) {
+        panic!("the served document is not valid OpenAPI 3.1: {complaint}");
+    }
+
+    // The validator does look: a path parameter left undeclared fails.
+    let mut broken = document.clone();
+    let item = broken["paths"]["/api/v1/workflows/{name}"]["get"]
+        .as_object_mut()
+        .expect("GET /api/v1/workflows/{name}");
+    item.remove("parameters");
+    assert!(
+        validate(&python, dir.path(), &broken).is_err(),
+        "the validator accepted an undeclared path parameter"
+    );
+}
+
+#[test]
+fn every_error_answer_has_the_shared_error_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let document = fetch_document(&server);
+    assert!(document["components"]["schemas"]["Error"]["properties"]["code"].is_object());
+    let mut errors = 0;
+    for (method, path) in operations(&document) {
+        let responses = &document["paths"][&path][method.to_lowercase()]["responses"];
+        for (status, response) in responses.as_object().expect("responses") {
+            let status: u16 = status.parse().expect("numeric status");
+            // /readyz answers its own schema when not ready.
+            if status < 400 || path == "/readyz" || method == "HEAD" {
+                continue;
+            }
+            errors += 1;
+            assert_eq!(
+                response["content"]["application/json"]["schema"]["$ref"],
+                "#/components/schemas/Error",
+                "{method} {path} {status}"
+            );
+        }
+    }
+    assert!(errors > 50, "only {errors} error answers documented");
+}
+
+/// A plausible value for a path parameter, so that the route matches.
+fn sample(parameter: &str) -> &'static str {
+    match parameter {
+        "logIndex" => "0",
+        "name" | "workflow" => WORKFLOW,
+        "id" => "ra-0000000000000000",
+        "digest" => "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+        "path" => "0/000.p/1",
+        other => panic!("no sample for path parameter {other:?}"),
+    }
+}
+
+fn fill(path: &str) -> String {
+    let mut filled = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('{') {
+        let close = rest[open..].find('}').expect("closing brace") + open;
+        filled.push_str(&rest[..open]);
+        filled.push_str(sample(&rest[open + 1..close]));
+        rest = &rest[close + 1..];
+    }
+    filled.push_str(rest);
+    filled
+}
+
+/// Sends `method path` with the admin token and no body; returns the
+/// status and the error code and message, if the answer has them.
+fn probe(server: &Server, method: &str, path: &str) -> (u16, String, String) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let r = http()
+        .request(method, format!("{}{path}", server.url))
+        .send()
+        .expect("request");
+    let status = r.status().as_u16();
+    let body: Value = r.json().unwrap_or(Value::Null);
+    let text = |key: &str| body[key].as_str().unwrap_or_default().to_string();
+    (status, text("code"), text("message"))
+}
+
+fn is_fallback((status, code, message): &(u16, String, String)) -> bool {
+    *status == 405 || (*status == 404 && code == "not_found" && message == "no such endpoint")
+}
+
+#[test]
+fn the_document_lists_exactly_the_routes_the_server_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let document = fetch_document(&server);
+    let documented = operations(&document);
+
+    // The router's own list, from its route table.
+    let routes = evledger_api::served_routes();
+    let served: BTreeSet<Operation> = routes
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.clone()))
+        .collect();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty() && unserved.is_empty(),
+        "served but not documented: {undocumented:?}; documented but not served: {unserved:?}"
+    );
+    let tiles = routes
+        .iter()
+        .find(|r| r.path == "/tile/{path}")
+        .expect("the tile route");
+    assert_eq!(tiles.router_path, "/tile/{*path}");
+    assert_eq!(
+        document["paths"]["/tile/{path}"]["get"]["parameters"][0]["x-rest-of-path"],
+        true
+    );
+
+    // Fixtures, so that reads by name and HEAD of a blob find something.
+    create_workflow(&server, dir.path());
+    let digest = sample("digest");
+    let r = http()
+        .put(format!("{}/cas/sha256/{digest}", server.url))
+        .body(Vec::new())
+        .send()
+        .expect("PUT the empty blob");
+    assert_eq!(r.status().as_u16(), 201);
+
+    // The live server answers every documented operation itself, not with
+    // its fallbacks...
+    for (method, path) in &documented {
+        let answer = probe(&server, method, &fill(path));
+        assert!(
+            !is_fallback(&answer),
+            "{method} {path} got the fallback: {answer:?}"
+        );
+    }
+    assert_eq!(probe(&server, "HEAD", &fill("/cas/sha256/{digest}")).0, 200);
+    assert_eq!(probe(&server, "GET", "/tile/0/000.p/1").0, 200);
+
+    // ...and answers anything else with them: unknown paths get the 404
+    // fallback, and methods an endpoint does not take a 405, both JSON.
+    let paths: BTreeSet<&String> = documented.iter().map(|(_, p)| p).collect();
+    let mut unknown = vec!["/".to_string(), "/api".into(), "/api/v1/nothing".into()];
+    for path in &paths {
+        // Below /tile/ everything is a tile path.
+        if !path.starts_with("/tile/") {
+            unknown.push(format!("{}/nothing", fill(path)));
+        }
+    }
+    for path in &unknown {
+        let answer = probe(&server, "GET", path);
+        assert_eq!(answer.0, 404, "GET {path}: {answer:?}");
+        assert_eq!(answer.2, "no such endpoint", "GET {path}: {answer:?}");
+    }
+    for path in &paths {
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            if documented.contains(&(method.to_string(), (*path).clone())) {
+                continue;
+            }
+            let answer = probe(&server, method, &fill(path));
+            assert_eq!(answer.0, 405, "{method} {path}: {answer:?}");
+            assert_eq!(
+                answer.1, "method_not_allowed",
+                "{method} {path}: {answer:?}"
+            );
+        }
+    }
+}
+
+/// The operations docs/API.md names: `METHOD /path` in backticks, the
+/// query string and optional parts (`[...]`) cut off. The first set is the
+/// Endpoints table, the second every mention in the sections about
+/// `evledger serve` (the witness is another server).
+fn documented_in_api_md() -> (BTreeSet<Operation>, BTreeSet<Operation>) {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/API.md"))
+        .expect("docs/API.md");
+    let serve = text.split("\n## Witness").next().unwrap_or_default();
+    let parse = |span: &str| -> Option<Operation> {
+        let (method, path) = span.split_once(' ')?;
+        let known = METHODS.iter().any(|m| m.eq_ignore_ascii_case(method));
+        if !known || method.to_uppercase() != method || !path.starts_with('/') {
+            return None;
+        }
+        let path = path.split(['?', '[', ' ']).next().unwrap_or_default();
+        Some((method.to_string(), path.to_string()))
+    };
+    let spans = |text: &str| -> Vec<String> {
+        text.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    };
+    let table_text = serve
+        .split("\n## Endpoints")
+        .nth(1)
+        .and_then(|t| t.split("\n## ").next())
+        .expect("an Endpoints section in docs/API.md");
+    let table: BTreeSet<Operation> = table_text
+        .lines()
+        .filter(|line| line.starts_with("| `"))
+        .filter_map(|line| spans(line).first().and_then(|s| parse(s)))
+        .collect();
+    let mentioned = spans(serve).iter().filter_map(|s| parse(s)).collect();
+    (table, mentioned)
+}
+
+#[test]
+fn docs_api_md_lists_the_operations_of_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(&dir.path().join("data"));
+    let documented = operations(&fetch_document(&server));
+    let (table, mentioned) = documented_in_api_md();
+
+    let missing: Vec<_> = documented.difference(&table).collect();
+    let extra: Vec<_> = table.difference(&documented).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "docs/API.md's Endpoints table lacks {missing:?} and has {extra:?}, \
+         which the OpenAPI document does not"
+    );
+    let unknown: Vec<_> = mentioned.difference(&documented).collect();
+    assert!(
+        unknown.is_empty(),
+        "docs/API.md names operations the server does not have: {unknown:?}"
+    );
+}
