@@ -12,90 +12,57 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use evledger_ledger::checkpoint::verify_payload;
-use evledger_ledger::{leaf_hash, CheckpointVerifier, InclusionProof, Ledger};
+use evledger_fanout_wire::alert::{verify_request, RefusedRequest};
+use evledger_ledger::{CheckpointVerifier, Ledger};
 use evledger_reconciler::sink::{one_by_one, BoxFuture, EntryEvent, Sink, SinkFailure};
 use prost::Message;
-use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Request, Response, Status};
 
-/// The generated protobuf types and gRPC stubs.
+/// The protobuf messages (`evledger-fanout-wire`) and the gRPC stubs
+/// generated over them.
 #[allow(missing_docs, clippy::doc_markdown, clippy::pedantic)]
 pub mod proto {
+    pub use evledger_fanout_wire::alert::proto::*;
     tonic::include_proto!("evledger.alert.v1");
 }
 
 use proto::alert_sink_client::AlertSinkClient;
 use proto::alert_sink_server::AlertSinkServer;
 
-/// Context string of the signature over an encoded [`proto::Event`].
-pub const SIGNATURE_CONTEXT: &str = "evledger.alert.v1.Event";
+pub use evledger_fanout_wire::alert::{ReceivedEvent, SIGNATURE_CONTEXT};
 /// How long connecting may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long one call may take.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Settings of a gRPC integration, chosen at registration. The token and
-/// the client key are secrets, passed apart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GrpcSettings {
-    /// `https://host:port`.
-    pub endpoint: String,
-    /// PEM of the CA that signs the receiver's certificate (default: the
-    /// Web PKI roots).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ca_pem: Option<String>,
-    /// PEM client certificate for mTLS (its key is the secret `clientKey`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_cert_pem: Option<String>,
-    /// Name to check the server certificate against (default: the host).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub domain: Option<String>,
-}
+pub use evledger_fanout_wire::grpc::{secret, GrpcSettings};
 
-/// Secret names of a gRPC integration.
-pub mod secret {
-    /// Bearer token sent as `authorization: Bearer <token>`.
-    pub const TOKEN: &str = "token";
-    /// PEM private key of the client certificate.
-    pub const CLIENT_KEY: &str = "clientKey";
-}
-
-impl GrpcSettings {
-    /// The endpoint, with TLS configured.
-    ///
-    /// # Errors
-    ///
-    /// What is wrong with the settings.
-    pub fn endpoint(&self, client_key: Option<&str>) -> Result<Endpoint, String> {
-        if !self.endpoint.starts_with("https://") {
-            return Err(format!(
-                "endpoint {:?} must be https://host:port: the alert sink speaks TLS only",
-                self.endpoint
-            ));
-        }
-        let mut tls = ClientTlsConfig::new();
-        tls = match &self.ca_pem {
-            Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
-            None => tls.with_webpki_roots(),
-        };
-        match (&self.client_cert_pem, client_key) {
-            (Some(cert), Some(key)) => tls = tls.identity(Identity::from_pem(cert, key)),
-            (None, None) => {}
-            _ => return Err("mTLS needs both clientCertPem and the clientKey secret".into()),
-        }
-        if let Some(domain) = &self.domain {
-            tls = tls.domain_name(domain);
-        }
-        Endpoint::from_shared(self.endpoint.clone())
-            .map_err(|e| format!("endpoint {:?}: {e}", self.endpoint))?
-            .tls_config(tls)
-            .map_err(|e| format!("TLS settings: {e}"))
-            .map(|e| e.connect_timeout(CONNECT_TIMEOUT).timeout(CALL_TIMEOUT))
+/// The endpoint of `settings`, with TLS configured (`client_key` is the
+/// secret key of the client certificate, if any).
+///
+/// # Errors
+///
+/// What is wrong with the settings.
+pub fn endpoint(settings: &GrpcSettings, client_key: Option<&str>) -> Result<Endpoint, String> {
+    settings.validate(client_key)?;
+    let mut tls = ClientTlsConfig::new();
+    tls = match &settings.ca_pem {
+        Some(ca) => tls.ca_certificate(Certificate::from_pem(ca)),
+        None => tls.with_webpki_roots(),
+    };
+    if let (Some(cert), Some(key)) = (&settings.client_cert_pem, client_key) {
+        tls = tls.identity(Identity::from_pem(cert, key));
     }
+    if let Some(domain) = &settings.domain {
+        tls = tls.domain_name(domain);
+    }
+    Endpoint::from_shared(settings.endpoint.clone())
+        .map_err(|e| format!("endpoint {:?}: {e}", settings.endpoint))?
+        .tls_config(tls)
+        .map_err(|e| format!("TLS settings: {e}"))
+        .map(|e| e.connect_timeout(CONNECT_TIMEOUT).timeout(CALL_TIMEOUT))
 }
 
 /// Connects once: proves the receiver answers and its certificate is
@@ -208,27 +175,6 @@ impl Sink for GrpcSink {
     }
 }
 
-/// What a receiver learned from one verified event.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ReceivedEvent {
-    /// Event id: the leaf hash, hex.
-    pub id: String,
-    /// Log origin.
-    pub source: String,
-    /// Workflow, if any.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub subject: String,
-    /// Entry kind.
-    pub kind: String,
-    /// Log index of the entry.
-    pub log_index: u64,
-    /// Size of the checkpoint the proof verified against.
-    pub tree_size: u64,
-    /// The entry (canonical JSON).
-    pub entry: serde_json::Value,
-}
-
 /// The receiving end: checks the caller, the log's signature, the
 /// checkpoint and the inclusion proof, then hands the event on.
 pub struct AlertReceiver {
@@ -290,63 +236,17 @@ impl AlertReceiver {
         }
     }
 
-    /// Verifies a request: signature, then checkpoint, leaf hash and proof.
+    /// Verifies a request: signature, then checkpoint, leaf hash and proof
+    /// ([`evledger_fanout_wire::alert::verify_request`]).
     ///
     /// # Errors
     ///
-    /// The status to answer with.
+    /// The status to answer with: `PERMISSION_DENIED` for a signature that
+    /// does not verify, `INVALID_ARGUMENT` for anything else refused.
     pub fn verify(&self, request: &proto::AlertRequest) -> Result<ReceivedEvent, Status> {
-        verify_payload(
-            &self.verifier_key,
-            &request.signature_context,
-            &request.event,
-            &request.signature,
-        )
-        .map_err(|e| Status::permission_denied(e.to_string()))?;
-        if request.signature_context != SIGNATURE_CONTEXT {
-            return Err(Status::invalid_argument("unknown signature context"));
-        }
-        let event = proto::Event::decode(request.event.as_slice())
-            .map_err(|e| Status::invalid_argument(format!("event: {e}")))?;
-        let data = event
-            .data
-            .ok_or_else(|| Status::invalid_argument("event without data"))?;
-        let proof = data
-            .inclusion_proof
-            .ok_or_else(|| Status::invalid_argument("event without inclusion proof"))?;
-        let checkpoint = self
-            .verifier
-            .verify(data.checkpoint.as_bytes())
-            .map_err(|e| Status::invalid_argument(format!("checkpoint: {e}")))?;
-        let hash = leaf_hash(&data.entry);
-        if hex::encode(hash) != event.id || data.leaf_hash != hash {
-            return Err(Status::invalid_argument(
-                "the leaf hash does not match the entry",
-            ));
-        }
-        let hashes = proof
-            .hashes
-            .iter()
-            .map(|h| <[u8; 32]>::try_from(h.as_slice()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| Status::invalid_argument("proof hash is not 32 bytes"))?;
-        let inclusion = InclusionProof {
-            log_index: data.log_index,
-            tree_size: checkpoint.size,
-            root: checkpoint.root,
-            hashes,
-        };
-        inclusion
-            .verify(&hash)
-            .map_err(|e| Status::invalid_argument(format!("inclusion proof: {e}")))?;
-        Ok(ReceivedEvent {
-            id: event.id,
-            source: event.source,
-            subject: event.subject,
-            kind: data.kind,
-            log_index: data.log_index,
-            tree_size: checkpoint.size,
-            entry: serde_json::from_slice(&data.entry).unwrap_or(serde_json::Value::Null),
+        verify_request(&self.verifier_key, &self.verifier, request).map_err(|e| match e {
+            RefusedRequest::Signature(reason) => Status::permission_denied(reason),
+            RefusedRequest::Malformed(reason) => Status::invalid_argument(reason),
         })
     }
 }

@@ -66,11 +66,14 @@ impl From<EvidenceError> for ApiError {
 #[schema(examples(json!({"name": "build", "project": "app", "team": "core"})))]
 pub(crate) struct NewWorkflow {
     /// Unique name, a DNS-1123 label.
+    #[schema(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63)]
     name: String,
-    /// The project it belongs to.
+    /// The project it belongs to, a DNS-1123 label.
+    #[schema(pattern = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length = 63)]
     project: String,
-    /// The owning team (default empty).
+    /// The owning team, a DNS-1123 label (default: none).
     #[serde(default)]
+    #[schema(pattern = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$", max_length = 63)]
     team: String,
 }
 
@@ -295,7 +298,7 @@ pub(crate) async fn list_workflows(State(state): State<AppState>) -> Result<Resp
     params(("name" = String, Path, description = "The workflow", example = "build")),
     responses(
         (status = 200, description = "The workflow", body = WorkflowDetail),
-        (status = 400, description = "`bad_request`: not a workflow name", body = ErrorBody),
+        (status = 400, description = "`bad_request`: a path segment that is not UTF-8", body = ErrorBody),
         (status = 404, description = "`not_found`: no such workflow", body = ErrorBody),
         (status = 500, description = "`internal`: a server fault", body = ErrorBody),
     )
@@ -327,9 +330,11 @@ pub(crate) async fn get_workflow(
     .into_response())
 }
 
-/// Add a contract revision (admin), logged as a `contract` entry: YAML or
-/// JSON, Chainloop v1 or v2 schema. Revision numbers are dense and unique
-/// per workflow; an update, once started, runs to its end.
+/// Add a contract revision (admin).
+///
+/// YAML or JSON, Chainloop v1 or v2 schema; logged as a `contract` entry.
+/// Revision numbers are dense and unique per workflow; an update, once
+/// started, runs to its end.
 #[utoipa::path(
     put,
     path = "/api/v1/workflows/{name}/contract",
@@ -366,7 +371,7 @@ pub(crate) async fn update_contract(
     Ok((status, Json(ContractRevision::from(revision))).into_response())
 }
 
-/// A contract revision (immutable), default the latest.
+/// A contract revision (immutable), by default the latest.
 #[utoipa::path(
     get,
     path = "/api/v1/workflows/{name}/contract",
@@ -400,8 +405,9 @@ pub(crate) async fn get_contract(
     Ok(Json(ContractRevision::from(revision)).into_response())
 }
 
-/// Create a robot account for a workflow (admin); its token is in this
-/// answer only.
+/// Create a robot account for a workflow (admin).
+///
+/// Its token is in this answer only.
 #[utoipa::path(
     post,
     path = "/api/v1/workflows/{name}/robot-accounts",
@@ -410,7 +416,7 @@ pub(crate) async fn get_contract(
     params(("name" = String, Path, description = "The workflow", example = "build")),
     responses(
         (status = 201, description = "Created", body = NewRobotAccount),
-        (status = 400, description = "`bad_request`: not a workflow name", body = ErrorBody),
+        (status = 400, description = "`bad_request`: a path segment that is not UTF-8", body = ErrorBody),
         (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
         (status = 404, description = "`not_found`: no such workflow", body = ErrorBody),
         (status = 500, description = "`internal`: a server fault", body = ErrorBody),
@@ -451,7 +457,7 @@ pub(crate) async fn create_robot(
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The accounts", body = RobotAccountList),
-        (status = 400, description = "`bad_request`: not a workflow name", body = ErrorBody),
+        (status = 400, description = "`bad_request`: a path segment that is not UTF-8", body = ErrorBody),
         (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
         (status = 404, description = "`not_found`: no such workflow", body = ErrorBody),
         (status = 500, description = "`internal`: a server fault", body = ErrorBody),
@@ -472,9 +478,11 @@ pub(crate) async fn list_robots(
     Ok(Json(RobotAccountList { robot_accounts }).into_response())
 }
 
-/// Revoke a robot account (admin; idempotent). Once this has answered, no
-/// push with the account's token appends (the push gate, see
-/// [`evledger_evidence::Evidence::append_gated`]).
+/// Revoke a robot account (admin).
+///
+/// Idempotent. Once this has answered, no push with the account's token
+/// appends, not even one already in flight (the push gate of
+/// `evledger_evidence::Evidence::append_gated`).
 #[utoipa::path(
     delete,
     path = "/api/v1/robot-accounts/{id}",
@@ -501,14 +509,7 @@ pub(crate) async fn revoke_robot(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `record` sent as the store has it is `ours`, member for member.
-    fn same_json(record: impl Serialize, ours: impl Serialize) {
-        assert_eq!(
-            serde_json::to_value(record).expect("json"),
-            serde_json::to_value(ours).expect("json")
-        );
-    }
+    use crate::openapi::tests::same_json;
 
     #[test]
     fn a_workflow_sent_as_stored_is_the_documented_workflow() {
@@ -534,6 +535,17 @@ mod tests {
         stored.revoked_at = Some(9);
         stored.last_used_at = Some(8);
         same_json(&stored, RobotAccount::from(stored.clone()));
+    }
+
+    #[test]
+    fn workflow_names_are_documented_as_the_store_checks_them() {
+        use evledger_evidence::contract::MAX_NAME_LEN;
+        let document = serde_json::to_value(crate::openapi()).expect("document");
+        let new = &document["components"]["schemas"]["NewWorkflow"]["properties"];
+        for field in ["name", "project", "team"] {
+            let max = new[field]["maxLength"].as_u64().expect("maxLength");
+            assert_eq!(max, MAX_NAME_LEN as u64, "{field}");
+        }
     }
 
     #[test]

@@ -112,8 +112,7 @@ impl Target {
             }
             "grpc" => {
                 let s: GrpcSettings = settings_of(kind, settings)?;
-                s.endpoint(secrets.get(alert::secret::CLIENT_KEY))
-                    .map_err(invalid)?;
+                alert::endpoint(&s, secrets.get(alert::secret::CLIENT_KEY)).map_err(invalid)?;
                 Self::Grpc(s)
             }
             _ => {
@@ -134,7 +133,7 @@ impl Target {
     async fn probe(&self, secrets: &Secrets) -> Result<(), ApiError> {
         let result = match self {
             Self::Kafka(s) => kafka::probe(s.client_config(secrets.get(KAFKA_SASL_PASSWORD))).await,
-            Self::Grpc(s) => match s.endpoint(secrets.get(alert::secret::CLIENT_KEY)) {
+            Self::Grpc(s) => match alert::endpoint(s, secrets.get(alert::secret::CLIENT_KEY)) {
                 Ok(endpoint) => alert::probe(&endpoint).await,
                 Err(e) => Err(e),
             },
@@ -160,7 +159,7 @@ impl Target {
                 &s.topic(settings.topic.as_deref()),
             )?),
             Self::Grpc(s) => Arc::new(GrpcSink::new(
-                &s.endpoint(secrets.get(alert::secret::CLIENT_KEY))?,
+                &alert::endpoint(s, secrets.get(alert::secret::CLIENT_KEY))?,
                 secrets.get(alert::secret::TOKEN),
                 ledger.clone(),
             )?),
@@ -432,8 +431,10 @@ pub(crate) struct AttachmentCreated {
     workflow: String,
 }
 
-/// Register an integration (admin): settings checked and the destination
-/// reached once before anything is stored.
+/// Register an integration (admin).
+///
+/// The settings are checked and the destination reached once before
+/// anything is stored. Secrets are write-only.
 #[utoipa::path(
     post,
     path = "/api/v1/integrations",
@@ -553,11 +554,11 @@ pub(crate) async fn list(
     path = "/api/v1/integrations/{name}",
     operation_id = "getIntegration",
     tag = "integrations",
-    params(("name" = String, Path, description = "The integration")),
+    params(("name" = String, Path, description = "The integration", example = "hook")),
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The integration", body = IntegrationStatus),
-        (status = 400, description = "`bad_request`: not an integration name", body = ErrorBody),
+        (status = 400, description = "`bad_request`: a path segment that is not UTF-8", body = ErrorBody),
         (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
         (status = 404, description = "`not_found`: no such integration", body = ErrorBody),
         (status = 500, description = "`internal`: a server fault", body = ErrorBody),
@@ -578,16 +579,18 @@ pub(crate) async fn get(
     Ok(Json(value).into_response())
 }
 
-/// Delete an integration (admin): refused while it is attached anywhere.
+/// Delete an integration (admin).
+///
+/// Refused while it is attached anywhere.
 #[utoipa::path(
     delete,
     path = "/api/v1/integrations/{name}",
     operation_id = "deleteIntegration",
     tag = "integrations",
-    params(("name" = String, Path, description = "The integration")),
+    params(("name" = String, Path, description = "The integration", example = "hook")),
     responses(
         (status = 200, description = "Deleted", body = Integration),
-        (status = 400, description = "`bad_request`: not an integration name", body = ErrorBody),
+        (status = 400, description = "`bad_request`: a path segment that is not UTF-8", body = ErrorBody),
         (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
         (status = 404, description = "`not_found`: no such integration", body = ErrorBody),
         (status = 409, description = "`exists`: still attached", body = ErrorBody),
@@ -646,14 +649,16 @@ pub(crate) struct NewAttachment {
     from: StartFrom,
 }
 
-/// Attach an integration to a workflow (admin): starts a sink with its own
-/// durable cursor.
+/// Attach an integration to a workflow (admin).
+///
+/// Starts a sink with its own durable cursor that delivers every entry of
+/// the workflow, in log order, at least once.
 #[utoipa::path(
     post,
     path = "/api/v1/integrations/{name}/attachments",
     operation_id = "attachIntegration",
     tag = "integrations",
-    params(("name" = String, Path, description = "The integration")),
+    params(("name" = String, Path, description = "The integration", example = "hook")),
     request_body(content = NewAttachment, content_type = "application/json"),
     responses(
         (status = 201, description = "Attached; its sink runs", body = AttachmentCreated),
@@ -772,20 +777,21 @@ async fn attach_now(
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
-/// Detach an integration from a workflow (admin): stops the sink and
-/// drops its cursor.
+/// Detach an integration from a workflow (admin).
+///
+/// Stops the sink and drops its cursor.
 #[utoipa::path(
     delete,
     path = "/api/v1/integrations/{name}/attachments/{workflow}",
     operation_id = "detachIntegration",
     tag = "integrations",
     params(
-        ("name" = String, Path, description = "The integration"),
+        ("name" = String, Path, description = "The integration", example = "hook"),
         ("workflow" = String, Path, description = "The workflow", example = "build"),
     ),
     responses(
         (status = 200, description = "Detached", body = Attachment),
-        (status = 400, description = "`bad_request`: not a name", body = ErrorBody),
+        (status = 400, description = "`bad_request`: a path segment that is not UTF-8", body = ErrorBody),
         (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
         (status = 404, description = "`not_found`: no such attachment", body = ErrorBody),
         (status = 500, description = "`internal`: a server fault", body = ErrorBody),
@@ -816,14 +822,7 @@ pub(crate) async fn detach(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `record` sent as the store has it is `ours`, member for member.
-    fn same_json(record: impl Serialize, ours: impl Serialize) {
-        assert_eq!(
-            serde_json::to_value(record).expect("json"),
-            serde_json::to_value(ours).expect("json")
-        );
-    }
+    use crate::openapi::tests::same_json;
 
     #[test]
     fn an_integration_sent_as_stored_is_the_documented_integration() {

@@ -24,12 +24,10 @@ use std::sync::LazyLock;
 
 use axum::http::{header, Method};
 use axum::response::IntoResponse;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder};
-use utoipa::ToSchema;
-
-/// Where the document is served.
-pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+use utoipa::{PartialSchema, ToSchema};
 
 /// Name of the security scheme of writes and admin reads:
 /// `Authorization: Bearer <token>`.
@@ -100,6 +98,7 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
 /// need a token, checked before the body is read (`401`); a request body
 /// may be at most [`crate::MAX_REQUEST_BODY`] bytes (`413`). An operation
 /// that documents either itself (CAS, with its own limit) keeps its own.
+/// A binary body may be empty (the empty blob), so it is not required.
 pub(crate) fn finish(document: &mut OpenApi) {
     for (path, item) in document.paths.paths.iter_mut() {
         for (method, operation) in crate::routes::operations_mut(item) {
@@ -116,10 +115,17 @@ pub(crate) fn finish(document: &mut OpenApi) {
                     )
                 });
             }
-            if operation.request_body.is_some() {
+            if let Some(RefOr::T(body)) = &mut operation.request_body {
                 responses.entry("413".into()).or_insert_with(|| {
-                    error_response("`body_too_large`: the request body exceeds 256 KiB")
+                    error_response(&format!(
+                        "`body_too_large`: the request body exceeds {} KiB",
+                        crate::MAX_REQUEST_BODY / 1024
+                    ))
                 });
+                // Bytes may be none at all: an empty blob is a blob.
+                if body.content.keys().all(|t| t == "application/octet-stream") {
+                    body.required = None;
+                }
             }
         }
     }
@@ -129,10 +135,10 @@ pub(crate) fn finish(document: &mut OpenApi) {
 static DOCUMENT: LazyLock<Vec<u8>> = LazyLock::new(|| {
     // Serialising the document's own types cannot fail: every map key is
     // a string.
-    serde_json::to_vec(&crate::openapi()).unwrap_or_default()
+    serde_json::to_vec(&crate::openapi()).expect("the OpenAPI document serialises")
 });
 
-/// `GET /api/v1/openapi.json`: this document.
+/// This document: OpenAPI 3.1 of every endpoint.
 #[utoipa::path(
     get,
     path = "/api/v1/openapi.json",
@@ -149,6 +155,21 @@ pub(crate) async fn document() -> impl IntoResponse {
         DOCUMENT.as_slice(),
     )
 }
+
+/// Bytes of any kind (a tile, a blob): OpenAPI 3.1 writes a binary body as
+/// a string with `contentMediaType`.
+pub(crate) struct Octets;
+
+impl PartialSchema for Octets {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .content_media_type("application/octet-stream")
+            .into()
+    }
+}
+
+impl ToSchema for Octets {}
 
 /// The kind of a submitted entry: only `dsse` is accepted from clients.
 #[derive(ToSchema)]
@@ -264,14 +285,22 @@ pub(crate) struct SearchQuery {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeSet;
 
     use serde::de::DeserializeOwned;
-    use utoipa::openapi::schema::Schema;
-    use utoipa::PartialSchema;
+    use serde::Serialize;
 
     use super::*;
+
+    /// `record`, a type of a store sent as it is, serialises as `ours`, the
+    /// type that documents it, member for member.
+    pub(crate) fn same_json(record: impl Serialize, ours: impl Serialize) {
+        assert_eq!(
+            serde_json::to_value(record).expect("json"),
+            serde_json::to_value(ours).expect("json")
+        );
+    }
 
     /// The fields a `deny_unknown_fields` type accepts, read from serde's
     /// refusal of an unknown one ("expected one of `a`, `b`").

@@ -295,24 +295,29 @@ runner:
     corpus.write("material_value", "image", image.as_bytes());
     corpus.write("material_value", "string", b"release-1.2");
 
-    // Integration settings: Kafka (no SASL password), webhooks, URLs.
+    // Integration settings: Kafka (no SASL password), gRPC, webhooks, URLs.
     let kafka = json!({"bootstrapServers": "kafka-1:9092,kafka-2:9092", "tls": true,
         "saslMechanism": "SCRAM-SHA-512", "saslUsername": "evledger",
         "defaultTopic": "evledger.entries", "mode": "structured", "messageTimeoutMs": 5000});
-    let mut no_password = variant(0, 4);
+    let mut no_password = variant(0, 5);
     no_password.push(0);
     no_password.extend_from_slice(kafka.to_string().as_bytes());
     corpus.write("integration_settings", "kafka", &no_password);
+    let grpc = json!({"endpoint": "https://alerts.example:8443", "domain": "alerts.example"});
+    let mut no_client_key = variant(1, 5);
+    no_client_key.push(0);
+    no_client_key.extend_from_slice(grpc.to_string().as_bytes());
+    corpus.write("integration_settings", "grpc", &no_client_key);
     let webhook = json!({"url": "https://user:secret@hooks.example.com:8443/in?token=abc&x=1#f"});
     corpus.write(
         "integration_settings",
         "webhook",
-        &tagged(1, 4, webhook.to_string().as_bytes()),
+        &tagged(2, 5, webhook.to_string().as_bytes()),
     );
     corpus.write(
         "integration_settings",
         "url-ipv6",
-        &tagged(2, 4, b"http://[::ffff:10.0.0.1]/hook"),
+        &tagged(3, 5, b"http://[::ffff:10.0.0.1]/hook"),
     );
 
     // An alert event: entry 5 of the tree above, as the sink encodes it.

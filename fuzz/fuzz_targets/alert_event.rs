@@ -65,7 +65,8 @@ fn log() -> &'static Log {
         Log {
             signer: LogSigner::from_signer_key(&note_signer_key(LOG_ORIGIN, &LOG_SEED))
                 .expect("fixed test key"),
-            verifier: CheckpointVerifier::new(&[verifier_key.clone()]).expect("fixed test key"),
+            verifier: CheckpointVerifier::new(std::slice::from_ref(&verifier_key))
+                .expect("fixed test key"),
             verifier_key,
         }
     })

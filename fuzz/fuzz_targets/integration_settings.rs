@@ -1,11 +1,13 @@
-//! Integration settings as registered (`evledger_fanout_wire`): Kafka and
-//! webhook settings from JSON, the webhook URL policy and redaction.
+//! Integration settings as registered (`evledger_fanout_wire`): Kafka,
+//! gRPC and webhook settings from JSON, the webhook URL policy and
+//! redaction.
 //!
 //! Properties: settings that parse serialise and parse back to the same
 //! value; Kafka settings that validate name only `host:port` servers with
 //! a `u16` port, a legal topic (1 to 249 of `[a-zA-Z0-9._-]`, not `.` or
 //! `..`), a timeout of 100 to 900000 ms, and SASL only with user and
-//! password; a webhook URL that passes the deny-private policy is http(s)
+//! password; gRPC settings that validate name an `https` URL with a host
+//! and pair a client certificate with its key; a webhook URL that passes the deny-private policy is http(s)
 //! with a host whose IP literal, if any, is public by the standard
 //! library's own classification too, and it passes the allow-all policy;
 //! redaction leaves no user name, password or query value in the URL it
@@ -15,6 +17,7 @@
 use std::net::IpAddr;
 
 use arbitrary::Arbitrary;
+use evledger_fanout_wire::grpc::GrpcSettings;
 use evledger_fanout_wire::kafka::{validate_topic, KafkaSettings, DEFAULT_TOPIC};
 use evledger_fanout_wire::webhook::{
     is_non_public, literal_ip, parse_url_with, redact_url, NetworkPolicy, WebhookSettings, REDACTED,
@@ -25,6 +28,10 @@ use libfuzzer_sys::fuzz_target;
 enum Input<'a> {
     Kafka {
         password: Option<&'a str>,
+        json: &'a [u8],
+    },
+    Grpc {
+        client_key: Option<&'a str>,
         json: &'a [u8],
     },
     Webhook(&'a [u8]),
@@ -126,6 +133,21 @@ fuzz_target!(|input: Input<'_>| match input {
             settings.sasl_mechanism.is_some(),
             settings.sasl_username.is_some()
         );
+    }
+    Input::Grpc { client_key, json } => {
+        let Ok(settings) = serde_json::from_slice::<GrpcSettings>(json) else {
+            return;
+        };
+        let again = serde_json::to_vec(&settings).expect("settings serialise");
+        assert!(serde_json::from_slice::<GrpcSettings>(&again).ok() == Some(settings.clone()));
+        if settings.validate(client_key).is_err() {
+            return;
+        }
+        assert!(settings.endpoint.starts_with("https://"));
+        let url = url::Url::parse(&settings.endpoint).expect("a validated endpoint is a URL");
+        assert_eq!(url.scheme(), "https");
+        assert!(url.host_str().is_some_and(|h| !h.is_empty()));
+        assert_eq!(settings.client_cert_pem.is_some(), client_key.is_some());
     }
     Input::Webhook(json) => {
         let Ok(settings) = serde_json::from_slice::<WebhookSettings>(json) else {
