@@ -12,7 +12,7 @@
 //! checkpoint: one point in its history), then CAS (so every blob a copied
 //! attestation names is in the copy).
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -47,30 +47,55 @@ pub(crate) struct BackupAnswer {
     tree_size_at_least: u64,
 }
 
-/// Refuses a `to` that is not a plain absolute path.
+/// Longest name of one path component on the file systems we run on.
+const MAX_COMPONENT_LEN: usize = 255;
+
+/// Refuses a `to` that is not a plain absolute path, before anything is
+/// created: every component is checked on the bytes sent, since
+/// [`Path::components`] drops the `.` inside a path.
 fn check_target(to: &Path) -> Result<(), ApiError> {
     if !to.is_absolute() {
         return Err(ApiError::bad_request(
             "`to` must be an absolute path on the server",
         ));
     }
-    if to
-        .components()
-        .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
-    {
-        return Err(ApiError::bad_request(
-            "`to` must not hold `.` or `..` components",
-        ));
+    let bytes = to.as_os_str().as_encoded_bytes();
+    if bytes.contains(&0) {
+        return Err(ApiError::bad_request("`to` must not hold a NUL byte"));
+    }
+    for component in bytes.split(|b| *b == b'/') {
+        if component == b"." || component == b".." {
+            return Err(ApiError::bad_request(
+                "`to` must not hold `.` or `..` components",
+            ));
+        }
+        if component.len() > MAX_COMPONENT_LEN {
+            return Err(ApiError::bad_request(format!(
+                "`to` has a component longer than {MAX_COMPONENT_LEN} bytes"
+            )));
+        }
     }
     Ok(())
 }
 
 /// Creates the backup directory `to` (and its missing parents): `409` if
-/// it exists, `400` if it cannot be made (a bad name, a read-only place):
-/// the caller's choice of place, not a server fault.
+/// it exists, `400` if the place cannot hold it (a file in the way, no
+/// permission, a read-only file system): the caller's choice of place.
+/// Any other failure (a full disk, an I/O error) is the server's.
 fn create_target(to: &Path) -> Result<(), ApiError> {
-    let cannot =
-        |e: std::io::Error| ApiError::bad_request(format!("cannot create {}: {e}", to.display()));
+    let cannot = |e: std::io::Error| {
+        use std::io::ErrorKind as Kind;
+        let message = format!("cannot create {}: {e}", to.display());
+        match e.kind() {
+            Kind::InvalidInput
+            | Kind::InvalidFilename
+            | Kind::NotADirectory
+            | Kind::PermissionDenied
+            | Kind::ReadOnlyFilesystem
+            | Kind::NotFound => ApiError::bad_request(message),
+            _ => ApiError::internal(message),
+        }
+    };
     if let Some(parent) = to.parent() {
         std::fs::create_dir_all(parent).map_err(cannot)?;
     }
@@ -85,9 +110,11 @@ fn create_target(to: &Path) -> Result<(), ApiError> {
     }
 }
 
-/// Write a consistent copy of the log and the evidence store (admin), taken
-/// while serving, that `evledger serve --data-dir <to>` opens (resumed from
-/// the latest published checkpoint).
+/// Write a backup (admin).
+///
+/// A consistent copy of the log and the evidence store, taken while
+/// serving, that `evledger serve --data-dir <to>` opens (resumed from the
+/// latest published checkpoint). The search index is not copied.
 #[utoipa::path(
     post,
     path = "/api/v1/admin/backup",
@@ -96,10 +123,10 @@ fn create_target(to: &Path) -> Result<(), ApiError> {
     request_body(content = BackupRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Written", body = BackupAnswer),
-        (status = 400, description = "`bad_request`: malformed JSON, a relative path or one with `.` or `..`, or a directory that cannot be created", body = ErrorBody),
+        (status = 400, description = "`bad_request`: malformed JSON, a relative path, one with a NUL byte, a `.` or `..` component or a component over 255 bytes, or a place that cannot hold a directory (a file in the way, no permission, a read-only file system)", body = ErrorBody),
         (status = 403, description = "`forbidden`: a robot account's token", body = ErrorBody),
         (status = 409, description = "`exists`: the directory exists", body = ErrorBody),
-        (status = 500, description = "`internal`: a server fault while copying", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault while creating the directory (a full disk, an I/O error) or copying", body = ErrorBody),
     )
 )]
 pub(crate) async fn backup(

@@ -96,9 +96,11 @@ fn discard(writer: BlobWriter) {
     drop(tokio::task::spawn_blocking(move || drop(writer)));
 }
 
-/// Store a blob (any token) under its SHA-256: stored only if the body
-/// hashes to the name. The body streams to disk while hashed; the token is
-/// checked from the headers before any of it is read.
+/// Store a blob (any token).
+///
+/// Stored under its SHA-256, only if the body hashes to the name. The body
+/// streams to disk while hashed; the token is checked from the headers
+/// before any of it is read.
 #[utoipa::path(
     put,
     path = "/cas/sha256/{digest}",
@@ -106,7 +108,7 @@ fn discard(writer: BlobWriter) {
     tag = "cas",
     params(("digest" = String, Path, description = "SHA-256 of the content, 64 lowercase hex characters",
         pattern = "^[0-9a-f]{64}$", example = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")),
-    request_body(description = "The blob, at most 64 MiB", content = Vec<u8>, content_type = "application/octet-stream"),
+    request_body(description = "The blob, at most 64 MiB", content = inline(crate::openapi::Octets), content_type = "application/octet-stream"),
     responses(
         (status = 201, description = "Written: new, or a damaged stored copy replaced", body = StoredBlob),
         (status = 200, description = "An intact copy was already there", body = StoredBlob),
@@ -192,8 +194,10 @@ pub(crate) async fn put_blob(
         .into_response())
 }
 
-/// A blob, verified against its name before any byte is sent, then
-/// streamed from disk.
+/// A blob.
+///
+/// Verified against its name before any byte is sent, then streamed from
+/// disk.
 #[utoipa::path(
     get,
     path = "/cas/sha256/{digest}",
@@ -202,7 +206,7 @@ pub(crate) async fn put_blob(
     params(("digest" = String, Path, description = "SHA-256 of the content, 64 lowercase hex characters",
         pattern = "^[0-9a-f]{64}$", example = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")),
     responses(
-        (status = 200, description = "The blob", content_type = "application/octet-stream", body = Vec<u8>,
+        (status = 200, description = "The blob", content_type = "application/octet-stream", body = inline(crate::openapi::Octets),
             headers(
                 ("Content-Length" = u64, description = "Its length"),
                 ("X-Evledger-Digest" = String, description = "`sha256:<hex>`"),
@@ -243,8 +247,9 @@ pub(crate) async fn get_blob(
         .into_response())
 }
 
-/// A blob's headers: `GET` without the body (the blob is verified all the
-/// same).
+/// A blob's headers.
+///
+/// `GET` without the body (the blob is verified all the same).
 #[utoipa::path(
     head,
     path = "/cas/sha256/{digest}",

@@ -23,7 +23,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
-use crate::log::InclusionProofAnswer;
+use crate::log::InclusionProofJson;
 use crate::AppState;
 
 /// Longest a query waits for the index to reach `minLogIndex`.
@@ -64,9 +64,22 @@ async fn search(store: &AnyStore, plan: Plan) -> Result<Page, ApiError> {
     }
 }
 
-/// Entries the index covers (0 with no cursor).
+/// Entries the index covers (0 with no cursor); on the embedded store (a
+/// RocksDB read) off the async workers.
 pub(crate) async fn indexed_size(store: &AnyStore) -> Result<u64, IndexError> {
-    Ok(store.cursor().await?.map_or(0, |c| c.indexed_size()))
+    async fn read(store: &AnyStore) -> Result<u64, IndexError> {
+        Ok(store.cursor().await?.map_or(0, |c| c.indexed_size()))
+    }
+    match store {
+        AnyStore::Redis(_) => read(store).await,
+        AnyStore::Embedded(_) => {
+            let store = store.clone();
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || runtime.block_on(read(&store)))
+                .await
+                .map_err(|e| IndexError::Corrupt(format!("reading the index cursor: {e}")))?
+        }
+    }
 }
 
 /// One page of search results. Members in the order the API has always
@@ -117,16 +130,19 @@ impl From<Partial> for PartialReason {
 pub(crate) struct SearchHit {
     /// Its inclusion proof against the answer's checkpoint (with `proofs`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    inclusion_proof: Option<InclusionProofAnswer>,
+    inclusion_proof: Option<InclusionProofJson>,
     /// Its leaf hash, hex.
     leaf_hash: String,
     /// Its position in the log.
     log_index: u64,
 }
 
-/// Search the index (public; read-only): every hit names a log index to
-/// prove. Work is bounded whoever asks: a page cut short by the scan
-/// budget or the deadline is `partial`, with a cursor to continue.
+/// Search the index.
+///
+/// Public and read-only: every hit names a log index to prove. Work is
+/// bounded whoever asks: a page cut short by the scan budget or the
+/// deadline is `partial`, with a cursor to continue; only a `null`
+/// `nextCursor` ends the results.
 #[utoipa::path(
     post,
     path = "/api/v1/index/retrieve",
@@ -135,9 +151,9 @@ pub(crate) struct SearchHit {
     request_body(content = crate::openapi::SearchQuery, content_type = "application/json"),
     responses(
         (status = 200, description = "A page of results", body = SearchAnswer),
-        (status = 400, description = "`bad_request`: a malformed query (no criterion, a bad digest, an unknown field, pageSize out of range, a cursor this server did not issue, ...)", body = ErrorBody),
+        (status = 400, description = "`bad_request`: a malformed query (no criterion, a bad digest, an unknown field, pageSize out of range, a cursor this server did not issue, ...); `out_of_range`: minLogIndex is not in the log", body = ErrorBody),
         (status = 500, description = "`internal`: a server fault", body = ErrorBody),
-        (status = 503, description = "`index_behind` (minLogIndex not reached within 5 s) or `index_unavailable`", body = ErrorBody),
+        (status = 503, description = "`index_behind` (minLogIndex not indexed within 5 s) or `index_unavailable`", body = ErrorBody),
     )
 )]
 pub(crate) async fn retrieve(
@@ -165,15 +181,16 @@ pub(crate) async fn retrieve(
                 format!("the index covers entries below {indexed}; minLogIndex {min} {why}"),
             )
         };
-        // An entry the log does not have yet is not worth waiting for: it
-        // is answered at once, so no caller holds a request open for an
-        // index that cannot get there.
+        // An entry the log does not have is the caller's mistake (no
+        // append answered with it), refused at once like a proof beyond
+        // the tree: no caller holds a request open for an index that
+        // cannot get there.
         let size = state.ledger().checkpoint().size;
         if min >= size {
-            return Err(behind(
-                indexed,
-                format!("is not in the log (log size {size})"),
-            ));
+            return Err(ApiError::bad_request(format!(
+                "minLogIndex {min} is not in the log (log size {size})"
+            ))
+            .with_code("out_of_range"));
         }
         let deadline = Instant::now() + MAX_INDEX_WAIT;
         while indexed <= min {
@@ -219,7 +236,7 @@ pub(crate) async fn retrieve(
                 (reader.ledger().entry(index)?.ok_or_else(missing)?, None)
             };
             results.push(SearchHit {
-                inclusion_proof: proof.map(|p| InclusionProofAnswer::new(&p, None)),
+                inclusion_proof: proof.as_ref().map(InclusionProofJson::from),
                 leaf_hash: hex::encode(evledger_ledger::leaf_hash(&leaf)),
                 log_index: index,
             });

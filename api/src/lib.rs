@@ -264,10 +264,12 @@ impl Readiness {
     }
 }
 
-/// Ready when the ledger takes appends (not a restored copy waiting to
-/// be resumed, not a sequencer stopped by a failed durable write) and the
-/// index (if any) answers and lags the log by at most
-/// [`READY_MAX_INDEX_LAG`] entries.
+/// Readiness.
+///
+/// Ready when the ledger takes appends (not a restored copy waiting to be
+/// resumed, not a sequencer stopped by a failed durable write) and the
+/// index (if any) answers and lags the log by at most 1024 entries
+/// (`READY_MAX_INDEX_LAG`).
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -322,7 +324,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// The Prometheus text exposition of the server's metrics.
+/// Prometheus metrics.
+///
+/// The text exposition format 0.0.4.
 #[utoipa::path(
     get,
     path = "/metrics",

@@ -226,9 +226,12 @@ fn location(index: u64) -> (header::HeaderName, String) {
     (header::LOCATION, format!("/api/v1/log/entries/{index}"))
 }
 
-/// Submit an entry: checked (signatures, verifiers, statement), the
-/// contract enforced for attestations, appended once durable. A robot
-/// account's token appends only evledger attestations for its workflow.
+/// Submit an entry.
+///
+/// Checked before anything is appended (signatures, verifiers, in-toto
+/// statement), the contract enforced for evledger attestations, answered
+/// once durable, with the entry's inclusion proof. A robot account's token
+/// appends only evledger attestations for its workflow.
 #[utoipa::path(
     post,
     path = "/api/v1/log/entries",
@@ -328,17 +331,18 @@ fn entry_answer(
     }
 }
 
-/// The entry at a log index, with an inclusion proof against the
-/// checkpoint `/checkpoint` serves when it covers the entry, else the
-/// latest.
+/// An entry by log index, with its inclusion proof.
+///
+/// The proof is against the checkpoint `/checkpoint` serves when it covers
+/// the entry, else against the latest.
 #[utoipa::path(
     get,
-    path = "/api/v1/log/entries/{logIndex}",
+    path = "/api/v1/log/entries/{log_index}",
     operation_id = "getEntryByIndex",
     tag = "log",
     params(
-        ("logIndex" = u64, Path, description = "Position in the log", example = 0),
-        ("format" = Option<EntryFormat>, Query, description = "`json` (default) or `tlog-proof`"),
+        ("log_index" = u64, Path, description = "Position in the log", example = 0),
+        ("format" = inline(Option<EntryFormat>), Query, description = "`json` (default) or `tlog-proof`"),
     ),
     responses(
         (status = 200, description = "The entry and its proof", content(
@@ -361,7 +365,9 @@ pub(crate) async fn entry_by_index(
     crate::blocking(move || entry_answer(&state, index, &params)).await
 }
 
-/// The entry with a leaf hash, answered as by its log index.
+/// An entry by leaf hash, with its inclusion proof.
+///
+/// Answered as by its log index.
 #[utoipa::path(
     get,
     path = "/api/v1/log/entries",
@@ -369,7 +375,7 @@ pub(crate) async fn entry_by_index(
     tag = "log",
     params(
         ("leafHash" = String, Query, description = "RFC 6962 leaf hash, hex", pattern = "^[0-9a-fA-F]{64}$"),
-        ("format" = Option<EntryFormat>, Query, description = "`json` (default) or `tlog-proof`"),
+        ("format" = inline(Option<EntryFormat>), Query, description = "`json` (default) or `tlog-proof`"),
     ),
     responses(
         (status = 200, description = "The entry and its proof", content(
@@ -403,7 +409,7 @@ pub(crate) async fn entry_by_leaf_hash(
     .await
 }
 
-/// The log's origin, latest size, root and checkpoint, and its verifier key.
+/// The log: origin, latest size, root and checkpoint, verifier key.
 #[utoipa::path(
     get,
     path = "/api/v1/log",
@@ -423,6 +429,17 @@ pub(crate) async fn log_info(State(state): State<AppState>) -> impl IntoResponse
     })
 }
 
+/// `400 out_of_range` for a tree size (`name`) beyond the log's `latest`.
+fn beyond_the_tree(name: &str, size: u64, latest: u64) -> Result<(), ApiError> {
+    if size > latest {
+        return Err(ApiError::bad_request(format!(
+            "{name} {size} is beyond the tree (size {latest})"
+        ))
+        .with_code("out_of_range"));
+    }
+    Ok(())
+}
+
 /// The checkpoint signed for exactly `size`, if any batch ended there
 /// (with its cosignatures if it is the one `/checkpoint` serves).
 fn checkpoint_for(state: &AppState, size: u64) -> Result<Option<String>, ApiError> {
@@ -437,6 +454,8 @@ fn checkpoint_for(state: &AppState, size: u64) -> Result<Option<String>, ApiErro
     Ok(state.ledger().checkpoint_at(size)?)
 }
 
+/// An inclusion proof.
+///
 /// The audit path of an entry in the tree of `treeSize` leaves (default:
 /// the latest).
 #[utoipa::path(
@@ -461,6 +480,9 @@ pub(crate) async fn inclusion_proof(
     let index = required_u64(&params, "logIndex")?;
     let latest = state.ledger().checkpoint();
     let size = parse_u64(&params, "treeSize")?.unwrap_or(latest.size);
+    // Refused before the ledger looks for the leaf, which a tree larger
+    // than the log's does not have.
+    beyond_the_tree("treeSize", size, latest.size)?;
     crate::blocking(move || {
         let proof = state.ledger().inclusion_proof(index, size)?;
         let checkpoint = checkpoint_for(&state, size)?;
@@ -469,8 +491,10 @@ pub(crate) async fn inclusion_proof(
     .await
 }
 
-/// An RFC 9162 consistency proof from `firstSize` to `lastSize` leaves
-/// (default: the latest); `firstSize=0` gives the empty proof.
+/// A consistency proof.
+///
+/// RFC 9162, from `firstSize` to `lastSize` leaves (default: the latest);
+/// `firstSize=0` gives the empty proof.
 #[utoipa::path(
     get,
     path = "/api/v1/log/proof/consistency",
@@ -493,6 +517,7 @@ pub(crate) async fn consistency_proof(
     let first = required_u64(&params, "firstSize")?;
     let latest = state.ledger().checkpoint();
     let last = parse_u64(&params, "lastSize")?.unwrap_or(latest.size);
+    beyond_the_tree("lastSize", last, latest.size)?;
     crate::blocking(move || {
         let proof = state.ledger().consistency_proof(first, last)?;
         Ok(Json(ConsistencyProofAnswer {

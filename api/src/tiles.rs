@@ -12,8 +12,10 @@ use evledger_ledger::{TileCoord, TileKind};
 use crate::error::ApiError;
 use crate::AppState;
 
-/// The latest signed checkpoint (C2SP tlog-checkpoint): with witnesses
-/// configured, the latest witnessed one, with their cosignature lines.
+/// The latest signed checkpoint.
+///
+/// A C2SP tlog-checkpoint note; with witnesses configured, the latest
+/// witnessed one, with their cosignature lines.
 #[utoipa::path(
     get,
     path = "/checkpoint",
@@ -35,12 +37,14 @@ pub(crate) async fn checkpoint(State(state): State<AppState>) -> impl IntoRespon
     )
 }
 
-/// A hash tile (`<L>/<N>[.p/<W>]`: 32-byte hashes of level 8·L from N·256
-/// on) or an entry bundle (`entries/<N>[.p/<W>]`: each leaf as a 2-byte
-/// big-endian length and its bytes), immutable. The coordinates are parsed
-/// from the raw request path, not the percent-decoded one, so `%30` is not
-/// a digit and every tile has one URL (docs/API.md); anything else is a
-/// 404 JSON error.
+/// A hash tile or an entry bundle (C2SP tlog-tiles).
+///
+/// A hash tile (`<L>/<N>[.p/<W>]`) holds 32-byte hashes of level 8·L from
+/// N·256 on; an entry bundle (`entries/<N>[.p/<W>]`) each leaf as a 2-byte
+/// big-endian length and its bytes. Both are immutable. The coordinates
+/// are parsed from the raw request path, not the percent-decoded one, so
+/// `%30` is not a digit and every tile has one URL; anything else is a 404
+/// JSON error.
 #[utoipa::path(
     get,
     path = "/tile/{path}",
@@ -52,11 +56,12 @@ pub(crate) async fn checkpoint(State(state): State<AppState>) -> impl IntoRespon
                 `<L>/<N>[.p/<W>]` for a hash tile or `entries/<N>[.p/<W>]` for an entry \
                 bundle, N in three-digit groups with `x` before all but the last \
                 (`x001/234`), C2SP tlog-tiles",
+            pattern = "^(entries|[0-7])/(x[0-9]{3}/)*[0-9]{3}(\\.p/[0-9]{1,3})?$",
             example = "0/000.p/1",
             extensions(("x-rest-of-path" = json!(true)))),
     ),
     responses(
-        (status = 200, description = "The tile's bytes", content_type = "application/octet-stream", body = Vec<u8>,
+        (status = 200, description = "The tile's bytes", content_type = "application/octet-stream", body = inline(crate::openapi::Octets),
             headers(("Cache-Control" = String, description = "`public, max-age=31536000, immutable`"))),
         (status = 404, description = "`not_found`: not a canonical tile path, or not in the tree", body = crate::error::ErrorBody),
         (status = 500, description = "`internal`: a server fault", body = crate::error::ErrorBody),
