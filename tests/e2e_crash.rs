@@ -1,4 +1,4 @@
-//! Invariants 1 and 2 of DESIGN.md under crashes: kill -9 the server while
+//! Invariants 1 and 2 of docs/design.md under crashes: kill -9 the server while
 //! clients append, restart it, and check that every acknowledged entry is
 //! still at its index with its leaf hash, that the tree is whole, and that
 //! every checkpoint served before the crash is consistent with the one after.

@@ -1,4 +1,4 @@
-//! The index is a function of the log (DESIGN.md invariant 3): searches
+//! The index is a function of the log (invariant 3 of docs/design.md): searches
 //! through the real server, and a Redis that is flushed, restarted without
 //! persistence, or written by a reconciler killed with -9 heals to exactly
 //! what a rebuild gives. Each test owns a private redis-server, so that it

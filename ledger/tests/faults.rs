@@ -2,7 +2,7 @@
 //! `fault-injection` store layer (see `src/faults.rs`): a power cut that
 //! loses everything not synced, a synced write that fails, a slow disk.
 //!
-//! What must hold (DESIGN.md invariants 1 and 2, and the sequencer's
+//! What must hold (invariants 1 and 2 of docs/design.md, and the sequencer's
 //! failure rule): every acknowledged entry survives with its leaf hash,
 //! every checkpoint published before the fault is consistent with the tree
 //! after restart, and after a failed synced write the sequencer stops
