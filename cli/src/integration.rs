@@ -419,7 +419,7 @@ pub struct AlertReceiverArgs {
 
 /// Runs the receiver until SIGINT or SIGTERM.
 pub fn alert_receiver(args: AlertReceiverArgs) -> anyhow::Result<()> {
-    crate::serve::init_tracing("text");
+    crate::runtime::init_tracing("text");
     let cert = read(&args.tls_cert)?;
     let key = read(&args.tls_key)?;
     let token = args.token_file.as_deref().map(secret).transpose()?;
@@ -449,7 +449,7 @@ pub fn alert_receiver(args: AlertReceiverArgs) -> anyhow::Result<()> {
             .add_service(receiver.into_service())
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener),
-                crate::serve::shutdown_signal(),
+                crate::runtime::shutdown_signal(),
             )
             .await
             .context("serving gRPC")

@@ -97,7 +97,7 @@ impl std::fmt::Display for Misbehaviour {
 impl std::error::Error for Misbehaviour {}
 
 pub fn run(args: MonitorArgs) -> anyhow::Result<()> {
-    crate::serve::init_tracing("text");
+    crate::runtime::init_tracing("text");
     anyhow::ensure!(
         args.output == "text" || args.output == "json",
         "--output must be text or json"
@@ -246,7 +246,7 @@ impl Monitor<'_> {
     /// Reads entries `from..new.size` from tiles and reports those matching
     /// a watched key; returns how many matched.
     fn watch_entries(&self, new: &SignedCheckpoint, from: u64) -> anyhow::Result<u64> {
-        let bar = crate::reconcile::progress_bar("watch");
+        let bar = crate::runtime::progress_bar("watch");
         bar.set_length(new.size - from);
         let mut index = from;
         let mut matches = 0;

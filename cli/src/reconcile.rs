@@ -4,49 +4,12 @@
 //! and log, `--repair` fixes what differs.
 
 use std::path::Path;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
-use evledger_indexer::embedded::EmbeddedStore;
-use evledger_indexer::redis_store::RedisStore;
-use evledger_indexer::AnyStore;
 use evledger_ledger::CheckpointVerifier;
 use evledger_reconciler::verify::verify_index;
 use evledger_reconciler::{Reconciler, RemoteLog};
-use indicatif::{ProgressBar, ProgressStyle};
-
-/// Default prefix of the index's Redis keys.
-pub const DEFAULT_PREFIX: &str = "evledger:";
-
-/// Opens the index store: Redis when a URL is given (retrying for a while
-/// if Redis is not up yet), else the embedded store at `embedded_dir`.
-pub async fn open_store(
-    redis_url: Option<&str>,
-    prefix: &str,
-    embedded_dir: &Path,
-) -> anyhow::Result<AnyStore> {
-    let Some(url) = redis_url else {
-        return Ok(AnyStore::Embedded(
-            EmbeddedStore::open(embedded_dir).context("opening the embedded index")?,
-        ));
-    };
-    let mut last = None;
-    for _ in 0..60 {
-        match RedisStore::connect(url, prefix).await {
-            Ok(store) => return Ok(AnyStore::Redis(store)),
-            Err(e) => {
-                tracing::warn!(error = %e, "Redis not reachable yet; retrying");
-                last = Some(e);
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
-    bail!(
-        "cannot reach Redis at {url}: {}",
-        last.map(|e| e.to_string()).unwrap_or_default()
-    )
-}
 
 #[derive(Args)]
 pub struct ReconcileArgs {
@@ -60,7 +23,7 @@ pub struct ReconcileArgs {
     #[arg(long, env = "EVLEDGER_REDIS_URL")]
     redis_url: String,
     /// Prefix of every Redis key of the index.
-    #[arg(long, env = "EVLEDGER_REDIS_PREFIX", default_value = DEFAULT_PREFIX)]
+    #[arg(long, env = "EVLEDGER_REDIS_PREFIX", default_value = crate::index_store::DEFAULT_PREFIX)]
     redis_prefix: String,
     /// Catch up once and exit instead of following the log.
     #[arg(long)]
@@ -76,19 +39,8 @@ pub struct ReconcileArgs {
     batch: usize,
 }
 
-pub(crate) fn progress_bar(label: &'static str) -> ProgressBar {
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} entries ({per_sec}, eta {eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    bar.set_message(label);
-    bar
-}
-
 pub fn run(args: ReconcileArgs) -> anyhow::Result<()> {
-    crate::serve::init_tracing("text");
+    crate::runtime::init_tracing("text");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -98,11 +50,13 @@ pub fn run(args: ReconcileArgs) -> anyhow::Result<()> {
 async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {
     let verifier = CheckpointVerifier::new(&[args.key.as_str()])?;
     let source = RemoteLog::new(&args.url, verifier)?;
-    let store = open_store(Some(&args.redis_url), &args.redis_prefix, Path::new("")).await?;
+    let store =
+        crate::index_store::open_store(Some(&args.redis_url), &args.redis_prefix, Path::new(""))
+            .await?;
     let reconciler = Reconciler::new(source, store).with_batch(args.batch);
 
     if args.verify {
-        let bar = progress_bar(if args.repair { "repair" } else { "verify" });
+        let bar = crate::runtime::progress_bar(if args.repair { "repair" } else { "verify" });
         let report = verify_index(
             reconciler.source(),
             reconciler.store(),
@@ -137,7 +91,7 @@ async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {
         return Ok(());
     }
 
-    let bar = progress_bar("index");
+    let bar = crate::runtime::progress_bar("index");
     let indexed = reconciler
         .catch_up(&|done, total| {
             bar.set_length(total);

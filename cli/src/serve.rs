@@ -43,7 +43,7 @@ pub struct ServeArgs {
     #[arg(long, env = "EVLEDGER_REDIS_URL")]
     redis_url: Option<String>,
     /// Prefix of every Redis key of the index.
-    #[arg(long, env = "EVLEDGER_REDIS_PREFIX", default_value = crate::reconcile::DEFAULT_PREFIX)]
+    #[arg(long, env = "EVLEDGER_REDIS_PREFIX", default_value = crate::index_store::DEFAULT_PREFIX)]
     redis_prefix: String,
     /// Log format: text or json.
     #[arg(long, env = "EVLEDGER_LOG_FORMAT", default_value = "text")]
@@ -119,25 +119,12 @@ impl ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    init_tracing(&args.log_format);
+    crate::runtime::init_tracing(&args.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(serve(args))
-}
-
-pub fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -174,7 +161,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("opening the evidence store")?,
     );
     let metrics = evledger_api::metrics::install_recorder();
-    let index = crate::reconcile::open_store(
+    let index = crate::index_store::open_store(
         args.redis_url.as_deref(),
         &args.redis_prefix,
         &args.data_dir.join("index"),
@@ -249,7 +236,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read these two lines; keep their form.
     println!("verifier key: {verifier_key}");
     println!("listening on http://{bound}");
-    evledger_api::serve(listener, state, shutdown_signal())
+    evledger_api::serve(listener, state, crate::runtime::shutdown_signal())
         .await
         .context("serving HTTP")?;
     let _ = stop_tasks.send(true);
@@ -362,28 +349,4 @@ fn admin_token(path: &std::path::Path) -> anyhow::Result<(String, String)> {
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
-}
-
-/// Resolves on SIGINT or SIGTERM. In-flight requests (and so the batch
-/// they wait on) finish before the server returns.
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    info!("shutdown requested; finishing requests in flight");
 }

@@ -54,7 +54,7 @@ pub fn run(args: WitnessArgs) -> anyhow::Result<()> {
     if args.list_evidence {
         return list_evidence(&args.data_dir);
     }
-    crate::serve::init_tracing(&args.log_format);
+    crate::runtime::init_tracing(&args.log_format);
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let key_path = args
@@ -99,7 +99,7 @@ pub fn run(args: WitnessArgs) -> anyhow::Result<()> {
             listener,
             Arc::new(witness),
             metrics,
-            crate::serve::shutdown_signal(),
+            crate::runtime::shutdown_signal(),
         )
         .await
         .context("serving HTTP")

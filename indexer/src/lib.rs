@@ -11,10 +11,12 @@
 //! and score = log index, every key under a prefix) and
 //! [`embedded::EmbeddedStore`] (RocksDB, for a single binary with no Redis).
 
+mod any_store;
 pub mod embedded;
 pub use evledger_index_keys::keys;
 pub mod redis_store;
 pub mod search;
 mod store;
 
-pub use store::{AnyStore, Cursor, IndexError, IndexStore, IndexedEntry};
+pub use any_store::AnyStore;
+pub use store::{Cursor, IndexError, IndexStore, IndexedEntry};

@@ -24,7 +24,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::bench::{http_client, percentile_ms, signed_bodies};
+use super::load::{http_client, percentile_ms, signed_bodies};
 use crate::craft::Algorithm;
 
 #[derive(Args)]
