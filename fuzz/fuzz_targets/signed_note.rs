@@ -1,5 +1,5 @@
 //! Checkpoint notes built from fuzz-chosen fields and signed here
-//! (`evledger_tlog::checkpoint::CheckpointVerifier`), so the fuzzer works
+//! (`evledger_tlog::CheckpointVerifier`), so the fuzzer works
 //! past the signature check: origin, size, root and extension lines, up to
 //! 15 signatures by unknown keys, and a witness cosignature, in any order.
 //! Signatures are made with ed25519-dalek straight from the specs (C2SP

@@ -15,7 +15,7 @@ pub mod witness;
 // The formats live in their own crates (no storage, fuzzed); the log
 // re-exports them under the names its callers have always used.
 pub use evledger_entry as entry;
-pub use evledger_tlog::{checkpoint, cosignature, proof, tiles, tlog_proof};
+pub use evledger_tlog::{checkpoint, cosignature, proof, tiles, tlog_proof, verifier};
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};

@@ -41,9 +41,9 @@ use std::sync::Mutex;
 use rocksdb::{Options, WriteOptions, DB};
 use thiserror::Error;
 
-use crate::checkpoint::{CheckpointError, CheckpointVerifier, SignedCheckpoint};
 use crate::cosignature::{unix_now, Cosigner};
 use crate::proof::ConsistencyProof;
+use crate::{CheckpointError, CheckpointVerifier, SignedCheckpoint};
 pub use evledger_tlog::witness_request::{
     AddCheckpoint, MalformedRequest, MAX_ADD_CHECKPOINT_SIZE, MAX_PROOF_LINES,
 };

@@ -23,7 +23,8 @@ use base64::prelude::{Engine, BASE64_STANDARD};
 use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use signed_note::{Signer, Verifier};
 
-use crate::checkpoint::{load_or_create_key, CheckpointError, SignerKey};
+use crate::checkpoint::CheckpointError;
+use crate::note_keys::{load_or_create_key, SignerKey};
 
 /// Signature type byte of Ed25519 `cosignature/v1` keys.
 pub const COSIGNATURE_V1_ALG: u8 = 0x04;

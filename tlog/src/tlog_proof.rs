@@ -21,8 +21,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use thiserror::Error;
 
-use crate::checkpoint::{CheckpointError, CheckpointVerifier, SignedCheckpoint};
+use crate::checkpoint::{CheckpointError, SignedCheckpoint};
 use crate::proof::{leaf_hash, InclusionProof, ProofError};
+use crate::verifier::CheckpointVerifier;
 
 /// First line of every tlog-proof.
 pub const TLOG_PROOF_HEADER: &str = "c2sp.org/tlog-proof@v1";
