@@ -41,10 +41,7 @@ pub struct ReconcileArgs {
 
 pub fn run(args: ReconcileArgs) -> anyhow::Result<()> {
     crate::runtime::init_tracing("text");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(reconcile(args))
+    crate::runtime::multi_thread()?.block_on(reconcile(args))
 }
 
 async fn reconcile(args: ReconcileArgs) -> anyhow::Result<()> {

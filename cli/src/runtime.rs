@@ -1,8 +1,17 @@
-//! What every long-running command shares: structured logs, the shutdown
-//! signal and progress bars.
+//! What every long-running command shares: the async runtime, structured
+//! logs, the shutdown signal and progress bars.
 
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use tracing::info;
+
+/// The multi-threaded tokio runtime a command runs on.
+pub(crate) fn multi_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
 
 /// Structured logs to stderr: `json` or human-readable text, filtered by
 /// `RUST_LOG` (default `info`).

@@ -81,10 +81,7 @@ pub fn run(args: WitnessArgs) -> anyhow::Result<()> {
     let witness = Witness::open(&args.data_dir.join("state"), cosigner, logs)
         .context("opening the witness state (is another witness using this data dir?)")?;
     let verifier_key = witness.verifier_key();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime = crate::runtime::multi_thread()?;
     runtime.block_on(async move {
         let metrics = evledger_api::metrics::install_recorder();
         let listener = tokio::net::TcpListener::bind(args.listen)

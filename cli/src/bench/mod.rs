@@ -25,9 +25,7 @@ pub enum BenchCommand {
 }
 
 pub fn run(command: BenchCommand) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = crate::runtime::multi_thread()?;
     match command {
         BenchCommand::Append(args) => runtime.block_on(append::run(args)),
         BenchCommand::Proofs(args) => runtime.block_on(proofs::run(args)),
