@@ -489,7 +489,7 @@ fn listing(
         .into_iter()
         .map(|a| {
             let name = sink_name(&a.integration, &a.workflow);
-            let cursor = ledger.sink_cursor(&name).ok().flatten();
+            let cursor = ledger.cursor(&name).ok().flatten();
             AttachmentStatus {
                 created_at: a.created_at,
                 delivered: cursor,
@@ -752,7 +752,7 @@ async fn attach_now(
             serde_json::to_value(&settings).map_err(|e| ApiError::internal(e.to_string()))?;
         blocking(move || {
             // A cursor left by a crash between these two writes is stale.
-            ledger.delete_sink_cursor(&sink_name)?;
+            ledger.delete_cursor(&sink_name)?;
             let cursor = fanout.create_cursor(&sink_name, start)?;
             let attachment = evidence.attach(&name, &workflow, stored_settings)?;
             Ok((attachment, cursor))

@@ -1,4 +1,5 @@
-//! Tree node hashes read out of stored tiles.
+//! Tree node hashes read out of tiles: tiles held in memory first (a
+//! batch's new tiles, the sequencer's right edge), then committed ones.
 //!
 //! `tlog_tiles` addresses every node of the tree by its stored hash index
 //! (Go's sumdb/tlog numbering). Only levels 0, 8, 16, ... are stored, in
@@ -13,50 +14,67 @@ use tlog_tiles::{Hash, HashReader, Tile};
 
 use crate::store::Store;
 use crate::tiles::{HASH_SIZE, TILE_HEIGHT};
+use crate::LedgerError;
 
-/// Tiles written by the batch in flight, keyed by (tile level, tile index).
-pub(crate) type TileOverlay = HashMap<(u8, u64), Vec<u8>>;
+/// A hash tile's place: (tile level, index within the level).
+pub(crate) type TileKey = (u8, u64);
 
-/// A [`HashReader`] over the store, seeing first the tiles of an uncommitted
-/// batch when one is given.
-pub(crate) struct TileHashes<'a> {
-    store: &'a Store,
-    overlay: Option<&'a TileOverlay>,
+/// Hash tiles held in memory, by place; each value is the tile's hashes,
+/// 32 bytes each, as the store holds them.
+pub(crate) type TileMap = HashMap<TileKey, Vec<u8>>;
+
+/// Where tiles that are not in memory come from: the committed store.
+pub(crate) trait CommittedTiles {
+    /// The committed hashes of tile `key`, full or the current right edge.
+    fn committed_tile(&self, key: TileKey) -> Result<Option<Vec<u8>>, LedgerError>;
 }
 
-impl<'a> TileHashes<'a> {
+impl CommittedTiles for Store {
+    fn committed_tile(&self, key: TileKey) -> Result<Option<Vec<u8>>, LedgerError> {
+        self.tile(key.0, key.1)
+    }
+}
+
+/// A [`HashReader`] over committed tiles, seeing first the tiles of
+/// `layers` in their order.
+///
+/// A layer must hold each tile at least as wide as the tree being read:
+/// a hash, once in a tile, never changes, so a wider tile is as good.
+pub(crate) struct TileHashes<'a, C: ?Sized> {
+    committed: &'a C,
+    layers: &'a [&'a TileMap],
+}
+
+impl<'a, C: CommittedTiles + ?Sized> TileHashes<'a, C> {
     /// Reads committed tiles only.
-    pub(crate) fn committed(store: &'a Store) -> Self {
+    pub(crate) fn committed(committed: &'a C) -> Self {
         Self {
-            store,
-            overlay: None,
+            committed,
+            layers: &[],
         }
     }
 
-    /// Reads the batch's tiles first, then committed ones.
-    pub(crate) fn with_overlay(store: &'a Store, overlay: &'a TileOverlay) -> Self {
-        Self {
-            store,
-            overlay: Some(overlay),
-        }
+    /// Reads the tiles of `layers` first, in order, then committed ones.
+    pub(crate) fn layered(committed: &'a C, layers: &'a [&'a TileMap]) -> Self {
+        Self { committed, layers }
     }
 }
 
-impl HashReader for TileHashes<'_> {
+impl<C: CommittedTiles + ?Sized> HashReader for TileHashes<'_, C> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
         // Proofs ask for a few hashes of the same tile; read each tile once.
-        let mut loaded: HashMap<(u8, u64), Vec<u8>> = HashMap::new();
+        let mut loaded: TileMap = HashMap::new();
         let mut out = Vec::with_capacity(indexes.len());
         for &index in indexes {
             let tile = Tile::from_index(TILE_HEIGHT, index);
             let key = (tile.level(), tile.level_index());
-            let data: &[u8] = match self.overlay.and_then(|o| o.get(&key)) {
+            let data: &[u8] = match self.layers.iter().find_map(|layer| layer.get(&key)) {
                 Some(data) => data,
                 None => {
                     if let Entry::Vacant(slot) = loaded.entry(key) {
                         let data = self
-                            .store
-                            .tile(key.0, key.1)
+                            .committed
+                            .committed_tile(key)
                             .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))?
                             .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
                         slot.insert(data);

@@ -8,9 +8,9 @@
 #[cfg(feature = "fault-injection")]
 pub mod faults;
 mod hashes;
+mod integrate;
 mod sequencer;
 pub mod store;
-pub mod witness;
 
 // The formats live in their own crates (no storage, fuzzed); the log
 // re-exports them under the names its callers have always used.
@@ -31,7 +31,7 @@ pub use evledger_tlog::{
 pub use sequencer::{Appended, BatchPolicy, Halt};
 
 use hashes::TileHashes;
-use sequencer::{Sequencer, Submission};
+use sequencer::{Sequencer, Submission, TreeState};
 use store::Store;
 use tiles::{HASH_SIZE, MAX_ENTRY_SIZE, TILE_WIDTH};
 
@@ -49,7 +49,7 @@ pub enum LedgerError {
     Storage(#[from] rocksdb::Error),
     /// The stored data contradicts itself.
     #[error("corrupt log: {0}")]
-    Corrupt(String),
+    Corrupt(#[from] Corruption),
     /// Tree hashing or proof construction failed.
     #[error("tree: {0}")]
     Tree(#[from] tlog_tiles::Error),
@@ -74,7 +74,7 @@ pub enum LedgerError {
     /// The batch holding the submission failed before its commit and was
     /// not committed; the sequencer goes on.
     #[error("append failed, nothing committed: {0}")]
-    BatchFailed(String),
+    BatchFailed(Arc<LedgerError>),
     /// A durable write of the sequencer failed, so what is on disk is
     /// unknown: the sequencer refuses every append until the process
     /// restarts and reads the disk again. Not the caller's fault.
@@ -130,6 +130,62 @@ pub enum LedgerError {
         /// What went wrong.
         source: std::io::Error,
     },
+}
+
+/// How the stored data contradicts itself: found by a read, never the
+/// caller's fault, and never repaired by retrying.
+#[derive(Debug, Error)]
+pub enum Corruption {
+    /// The checkpoint stored at the tree size is not of the stored tree.
+    #[error("stored checkpoint for size {size} does not match the stored tree")]
+    CheckpointMismatch {
+        /// The stored tree size.
+        size: u64,
+    },
+    /// No checkpoint is stored for the stored tree size.
+    #[error("no checkpoint stored for tree size {size}")]
+    MissingCheckpoint {
+        /// The stored tree size.
+        size: u64,
+    },
+    /// A stored checkpoint is not UTF-8.
+    #[error("checkpoint for tree size {size} is not UTF-8")]
+    CheckpointNotUtf8 {
+        /// Its tree size.
+        size: u64,
+    },
+    /// A hash tile's length is not what the tree size implies.
+    #[error("tile ({level}, {index}) holds {len} bytes, expected hash {position} next")]
+    TileLength {
+        /// Tile level.
+        level: u8,
+        /// Tile index within its level.
+        index: u64,
+        /// Bytes the tile holds.
+        len: usize,
+        /// Position within the tile the next hash belongs at.
+        position: u64,
+    },
+    /// An entry below the tree size is missing.
+    #[error("entry {index} missing")]
+    MissingEntry {
+        /// Its log index.
+        index: u64,
+    },
+    /// A stored leaf is larger than an entry bundle can carry.
+    #[error("stored leaf at index {index} is {size} bytes")]
+    OversizedLeaf {
+        /// Its log index.
+        index: u64,
+        /// Its size.
+        size: usize,
+    },
+    /// A stored integer is not 8 bytes.
+    #[error("stored integer is not 8 bytes")]
+    BadInteger,
+    /// A column family of the database is missing.
+    #[error("column family {0} missing")]
+    MissingColumnFamily(&'static str),
 }
 
 fn create_data_dir(dir: &Path) -> Result<(), LedgerError> {
@@ -243,7 +299,7 @@ impl Ledger {
         let store = Arc::new(store);
         let signer = Arc::new(config.signer);
         let size = store.tree_size()?;
-        let root = proof::tree_root(size, &TileHashes::committed(&store))?;
+        let root = proof::tree_root(size, &TileHashes::committed(&*store))?;
         let checkpoint = match store.checkpoint(size)? {
             Some(note) => {
                 // Every checkpoint of a log names one origin; a key of
@@ -259,21 +315,13 @@ impl Ledger {
                     CheckpointVerifier::new(&[signer.verifier_key()])?.verify(note.as_bytes());
                 match verified {
                     Ok(cp) if cp.size == size && cp.root == root => cp,
-                    Ok(_) => {
-                        return Err(LedgerError::Corrupt(format!(
-                            "stored checkpoint for size {size} does not match the stored tree"
-                        )))
-                    }
+                    Ok(_) => return Err(Corruption::CheckpointMismatch { size }.into()),
                     // Signed by another key (key rotation): sign the same tree anew.
                     Err(_) => signer.sign(size, root)?,
                 }
             }
             None if size == 0 => signer.sign(0, root)?,
-            None => {
-                return Err(LedgerError::Corrupt(format!(
-                    "no checkpoint stored for tree size {size}"
-                )))
-            }
+            None => return Err(Corruption::MissingCheckpoint { size }.into()),
         };
         metrics::gauge!("evledger_tree_size").set(size as f64);
         // A copy may be behind checkpoints already published under this
@@ -283,14 +331,18 @@ impl Ledger {
                 .copy_marker()?
                 .map(|copied| Halt::Restored { size: copied }),
         ));
-        let (published, latest) = watch::channel(Arc::new(checkpoint));
+        let checkpoint = Arc::new(checkpoint);
+        let (published, latest) = watch::channel(checkpoint.clone());
         let (submissions, queue) = sync_channel(SUBMISSION_QUEUE_DEPTH);
         let sequencer = Sequencer {
             store: store.clone(),
             signer: signer.clone(),
             policy: config.batch,
+            tree: TreeState {
+                checkpoint,
+                edge: Default::default(),
+            },
             published,
-            edge: Default::default(),
             halt: halt.clone(),
         };
         let thread = std::thread::Builder::new()
@@ -422,37 +474,35 @@ impl Ledger {
         Ok(self.signer.sign_payload(context, payload)?)
     }
 
-    /// How many entries sink `name` has delivered, if it has a cursor.
+    /// The cursor of follower `name`: how many entries of the log it has
+    /// dealt with, if it stored one. Followers (the fan-out sinks, any
+    /// tailer that keeps its place in the log's own database) name
+    /// themselves; the ledger keeps the number and nothing else.
     ///
     /// # Errors
     ///
     /// Storage errors.
-    pub fn sink_cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
-        self.store.sink_cursor(name)
+    pub fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
+        self.store.cursor(name)
     }
 
-    /// Moves the cursor of sink `name` to `delivered` entries. `sync`:
-    /// wait for the WAL fsync (see [`Store::set_sink_cursor`]).
+    /// Moves the cursor of follower `name` to `position` entries. `sync`:
+    /// wait for the WAL fsync (see [`Store::set_cursor`]).
     ///
     /// # Errors
     ///
     /// Storage errors.
-    pub fn set_sink_cursor(
-        &self,
-        name: &str,
-        delivered: u64,
-        sync: bool,
-    ) -> Result<(), LedgerError> {
-        self.store.set_sink_cursor(name, delivered, sync)
+    pub fn set_cursor(&self, name: &str, position: u64, sync: bool) -> Result<(), LedgerError> {
+        self.store.set_cursor(name, position, sync)
     }
 
-    /// Forgets the cursor of sink `name`.
+    /// Forgets the cursor of follower `name`.
     ///
     /// # Errors
     ///
     /// Storage errors.
-    pub fn delete_sink_cursor(&self, name: &str) -> Result<(), LedgerError> {
-        self.store.delete_sink_cursor(name)
+    pub fn delete_cursor(&self, name: &str) -> Result<(), LedgerError> {
+        self.store.delete_cursor(name)
     }
 
     /// The leaf at `index`, if it is in the published tree.
@@ -517,7 +567,10 @@ impl Ledger {
         if size == latest.size {
             return Ok(latest.root);
         }
-        Ok(proof::tree_root(size, &TileHashes::committed(&self.store))?)
+        Ok(proof::tree_root(
+            size,
+            &TileHashes::committed(&*self.store),
+        )?)
     }
 
     /// Proves leaf `index` is in the tree of `tree_size`, and checks the
@@ -555,7 +608,7 @@ impl Ledger {
         let leaf = self
             .store
             .entry(index)?
-            .ok_or_else(|| LedgerError::Corrupt(format!("entry {index} missing")))?;
+            .ok_or(Corruption::MissingEntry { index })?;
         let proof = self.prove_leaf(index, tree_size, &leaf)?;
         Ok((leaf, proof))
     }
@@ -581,7 +634,7 @@ impl Ledger {
             .into());
         }
         let root = self.root_at(tree_size)?;
-        let reader = TileHashes::committed(&self.store);
+        let reader = TileHashes::committed(&*self.store);
         let proof = InclusionProof {
             log_index: index,
             tree_size,
@@ -612,7 +665,7 @@ impl Ledger {
         }
         let last_root = self.root_at(last)?;
         let first_root = self.root_at(first)?;
-        let reader = TileHashes::committed(&self.store);
+        let reader = TileHashes::committed(&*self.store);
         let proof = ConsistencyProof {
             first_size: first,
             last_size: last,
@@ -648,17 +701,21 @@ impl Ledger {
                 }))
             }
             TileKind::Entries => {
-                let leaves = self.store.entries(coord.index * TILE_WIDTH, width)?;
+                let first = coord.index * TILE_WIDTH;
+                let leaves = self.store.entries(first, width)?;
                 if leaves.len() != width {
-                    return Err(LedgerError::Corrupt(format!(
-                        "entry bundle {} is short",
-                        coord.index
-                    )));
+                    return Err(Corruption::MissingEntry {
+                        index: first + leaves.len() as u64,
+                    }
+                    .into());
                 }
                 let mut bundle = Vec::with_capacity(leaves.iter().map(|l| l.len() + 2).sum());
-                for leaf in &leaves {
-                    tiles::push_bundle_entry(&mut bundle, leaf).map_err(|size| {
-                        LedgerError::Corrupt(format!("stored leaf of {size} bytes"))
+                for (index, leaf) in (first..).zip(&leaves) {
+                    tiles::push_bundle_entry(&mut bundle, leaf).map_err(|e| {
+                        Corruption::OversizedLeaf {
+                            index,
+                            size: e.size,
+                        }
                     })?;
                 }
                 Ok(Some(bundle))

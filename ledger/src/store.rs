@@ -7,7 +7,7 @@
 //! | `by_leaf`     | leaf hash (32 bytes)       | log index (u64 BE)             |
 //! | `checkpoints` | tree size (u64 BE)         | signed note                    |
 //! | `meta`        | `tree_size`                | tree size (u64 BE)             |
-//! | `meta`        | `sink/<name>`              | entries the sink has delivered (u64 BE) |
+//! | `meta`        | `sink/<name>`              | cursor of follower `name`: entries it has dealt with (u64 BE); the prefix is from when only sinks kept one |
 //! | `meta`        | `copy`                     | present in a backup copy: the tree size copied (u64 BE) |
 //!
 //! Every append batch lands in one synced [`WriteBatch`]; `meta/tree_size`
@@ -30,7 +30,7 @@ use std::path::Path;
 
 use rocksdb::{BlockBasedOptions, ColumnFamilyDescriptor, Direction, IteratorMode, Options, DB};
 
-use crate::LedgerError;
+use crate::{Corruption, LedgerError};
 
 pub(crate) const CF_ENTRIES: &str = "entries";
 pub(crate) const CF_TILES: &str = "tiles";
@@ -39,7 +39,9 @@ pub(crate) const CF_CHECKPOINTS: &str = "checkpoints";
 pub(crate) const CF_META: &str = "meta";
 const COLUMN_FAMILIES: [&str; 5] = [CF_ENTRIES, CF_TILES, CF_BY_LEAF, CF_CHECKPOINTS, CF_META];
 const META_TREE_SIZE: &[u8] = b"tree_size";
-const META_SINK_PREFIX: &str = "sink/";
+/// Prefix of follower cursors in `meta` (kept as first written: data
+/// directories in use hold cursors under it).
+const META_CURSOR_PREFIX: &str = "sink/";
 /// Marker of a backup copy; see the module documentation.
 const META_COPY: &[u8] = b"copy";
 /// Block cache shared by every column family.
@@ -66,12 +68,16 @@ impl std::fmt::Debug for Store {
 }
 
 /// The writes of one append batch, committed atomically by [`Store::commit`].
-#[derive(Default)]
-pub(crate) struct Commit {
-    pub entries: Vec<(u64, Vec<u8>)>,
-    pub leaf_hashes: Vec<([u8; 32], u64)>,
-    pub tiles: Vec<((u8, u64), Vec<u8>)>,
-    pub checkpoint: Option<(u64, String)>,
+pub(crate) struct Commit<'a> {
+    /// (log index, leaf) of every new entry.
+    pub entries: Vec<(u64, &'a [u8])>,
+    /// (leaf hash, log index) of every new entry: the dedup keys.
+    pub leaf_hashes: Vec<(&'a [u8; 32], u64)>,
+    /// Every hash tile the batch changed, whole.
+    pub tiles: &'a crate::hashes::TileMap,
+    /// (tree size, signed note) of the batch's checkpoint; the size is the
+    /// new `meta/tree_size`.
+    pub checkpoint: (u64, &'a str),
 }
 
 fn tile_key(level: u8, index: u64) -> [u8; 9] {
@@ -82,9 +88,7 @@ fn tile_key(level: u8, index: u64) -> [u8; 9] {
 }
 
 fn decode_u64(bytes: &[u8]) -> Result<u64, LedgerError> {
-    let array: [u8; 8] = bytes
-        .try_into()
-        .map_err(|_| LedgerError::Corrupt("stored integer is not 8 bytes".into()))?;
+    let array: [u8; 8] = bytes.try_into().map_err(|_| Corruption::BadInteger)?;
     Ok(u64::from_be_bytes(array))
 }
 
@@ -163,10 +167,10 @@ impl Store {
         Ok(())
     }
 
-    fn cf(&self, name: &str) -> Result<&rocksdb::ColumnFamily, LedgerError> {
+    fn cf(&self, name: &'static str) -> Result<&rocksdb::ColumnFamily, LedgerError> {
         self.db
             .cf_handle(name)
-            .ok_or_else(|| LedgerError::Corrupt(format!("column family {name} missing")))
+            .ok_or(LedgerError::Corrupt(Corruption::MissingColumnFamily(name)))
     }
 
     /// The committed tree size (0 for a new log).
@@ -205,7 +209,7 @@ impl Store {
         for (expected, item) in (from..).zip(iter.take(limit)) {
             let (key, value) = item?;
             if decode_u64(&key)? != expected {
-                return Err(LedgerError::Corrupt(format!("entry {expected} missing")));
+                return Err(Corruption::MissingEntry { index: expected }.into());
             }
             out.push(value.into_vec());
         }
@@ -243,8 +247,7 @@ impl Store {
         self.db
             .get_cf(self.cf(CF_CHECKPOINTS)?, size.to_be_bytes())?
             .map(|v| {
-                String::from_utf8(v)
-                    .map_err(|_| LedgerError::Corrupt("checkpoint not UTF-8".into()))
+                String::from_utf8(v).map_err(|_| Corruption::CheckpointNotUtf8 { size }.into())
             })
             .transpose()
     }
@@ -255,7 +258,7 @@ impl Store {
     ///
     /// Storage errors. After one, what is on disk is unknown (the batch may
     /// or may not be durable): the caller must not go on as if either held.
-    pub(crate) fn commit(&self, commit: Commit, new_size: u64) -> Result<(), LedgerError> {
+    pub(crate) fn commit(&self, commit: &Commit<'_>) -> Result<(), LedgerError> {
         let mut batch = rocksdb::WriteBatch::default();
         let entries = self.cf(CF_ENTRIES)?;
         for (index, leaf) in &commit.entries {
@@ -266,58 +269,52 @@ impl Store {
             batch.put_cf(by_leaf, hash, index.to_be_bytes());
         }
         let tiles = self.cf(CF_TILES)?;
-        for ((level, index), data) in &commit.tiles {
+        for ((level, index), data) in commit.tiles {
             batch.put_cf(tiles, tile_key(*level, *index), data);
         }
-        if let Some((size, note)) = &commit.checkpoint {
-            batch.put_cf(self.cf(CF_CHECKPOINTS)?, size.to_be_bytes(), note);
-        }
-        batch.put_cf(self.cf(CF_META)?, META_TREE_SIZE, new_size.to_be_bytes());
+        let (size, note) = commit.checkpoint;
+        batch.put_cf(self.cf(CF_CHECKPOINTS)?, size.to_be_bytes(), note);
+        batch.put_cf(self.cf(CF_META)?, META_TREE_SIZE, size.to_be_bytes());
         self.write(batch, true)
     }
 
-    /// The cursor of sink `name`: how many entries it has delivered.
+    /// The cursor of follower `name`: how many entries it has dealt with.
     ///
     /// # Errors
     ///
     /// Storage errors.
-    pub fn sink_cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
+    pub fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
         self.db
-            .get_cf(self.cf(CF_META)?, format!("{META_SINK_PREFIX}{name}"))?
+            .get_cf(self.cf(CF_META)?, format!("{META_CURSOR_PREFIX}{name}"))?
             .map(|v| decode_u64(&v))
             .transpose()
     }
 
-    /// Stores the cursor of sink `name`. `sync` waits for the WAL fsync;
-    /// without it the write survives a process crash but may be lost with
-    /// the machine, which only means entries delivered again.
+    /// Stores the cursor of follower `name`. `sync` waits for the WAL
+    /// fsync; without it the write survives a process crash but may be
+    /// lost with the machine, which only means entries dealt with again.
     ///
     /// # Errors
     ///
     /// Storage errors.
-    pub fn set_sink_cursor(
-        &self,
-        name: &str,
-        delivered: u64,
-        sync: bool,
-    ) -> Result<(), LedgerError> {
+    pub fn set_cursor(&self, name: &str, position: u64, sync: bool) -> Result<(), LedgerError> {
         let mut batch = rocksdb::WriteBatch::default();
         batch.put_cf(
             self.cf(CF_META)?,
-            format!("{META_SINK_PREFIX}{name}"),
-            delivered.to_be_bytes(),
+            format!("{META_CURSOR_PREFIX}{name}"),
+            position.to_be_bytes(),
         );
         self.write(batch, sync)
     }
 
-    /// Forgets the cursor of sink `name`.
+    /// Forgets the cursor of follower `name`.
     ///
     /// # Errors
     ///
     /// Storage errors.
-    pub fn delete_sink_cursor(&self, name: &str) -> Result<(), LedgerError> {
+    pub fn delete_cursor(&self, name: &str) -> Result<(), LedgerError> {
         let mut batch = rocksdb::WriteBatch::default();
-        batch.delete_cf(self.cf(CF_META)?, format!("{META_SINK_PREFIX}{name}"));
+        batch.delete_cf(self.cf(CF_META)?, format!("{META_CURSOR_PREFIX}{name}"));
         self.write(batch, true)
     }
 

@@ -148,5 +148,5 @@ async fn a_new_sink_starts_now_and_keeps_its_cursor_across_a_reopen() {
     drop(fanout);
     drop(ledger);
     let ledger = open(dir.path());
-    assert_eq!(ledger.sink_cursor("s").unwrap(), Some(6));
+    assert_eq!(ledger.cursor("s").unwrap(), Some(6));
 }

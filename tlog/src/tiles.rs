@@ -180,12 +180,20 @@ fn encode_index(mut n: u64) -> String {
 ///
 /// # Errors
 ///
-/// Returns the leaf's length if it exceeds [`MAX_ENTRY_SIZE`].
-pub fn push_bundle_entry(bundle: &mut Vec<u8>, leaf: &[u8]) -> Result<(), usize> {
-    let len = u16::try_from(leaf.len()).map_err(|_| leaf.len())?;
+/// [`LeafTooLarge`] if the leaf exceeds [`MAX_ENTRY_SIZE`].
+pub fn push_bundle_entry(bundle: &mut Vec<u8>, leaf: &[u8]) -> Result<(), LeafTooLarge> {
+    let len = u16::try_from(leaf.len()).map_err(|_| LeafTooLarge { size: leaf.len() })?;
     bundle.extend_from_slice(&len.to_be_bytes());
     bundle.extend_from_slice(leaf);
     Ok(())
+}
+
+/// A leaf too large for an entry bundle's `u16` length prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a leaf of {size} bytes exceeds the entry bundle limit of {MAX_ENTRY_SIZE}")]
+pub struct LeafTooLarge {
+    /// The leaf's length.
+    pub size: usize,
 }
 
 /// Splits an entry bundle into its leaves.
@@ -319,7 +327,9 @@ mod tests {
         assert!(split_bundle(&bundle[..bundle.len() - 1]).is_none());
         assert_eq!(
             push_bundle_entry(&mut bundle, &vec![0; MAX_ENTRY_SIZE + 1]),
-            Err(MAX_ENTRY_SIZE + 1)
+            Err(LeafTooLarge {
+                size: MAX_ENTRY_SIZE + 1
+            })
         );
     }
 }

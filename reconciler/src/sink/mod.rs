@@ -207,7 +207,7 @@ impl Tailer {
         // The tailer is its cursor's only writer: read it once, then keep
         // it here and write each move through.
         let mut next = loop {
-            match this.ledger.sink_cursor(&this.name) {
+            match this.ledger.cursor(&this.name) {
                 Ok(cursor) => break cursor.unwrap_or(0),
                 Err(e) => {
                     warn!(sink = %this.name, error = %e, "reading the sink cursor failed");
@@ -276,7 +276,7 @@ impl Tailer {
             if cursor > next {
                 // A failed write only means these entries go out again
                 // after a restart.
-                if let Err(e) = this.ledger.set_sink_cursor(&this.name, cursor, false) {
+                if let Err(e) = this.ledger.set_cursor(&this.name, cursor, false) {
                     warn!(sink = %this.name, error = %e, "saving the sink cursor failed");
                 }
                 next = cursor;
@@ -357,14 +357,14 @@ impl FanOut {
     ///
     /// Storage errors.
     pub fn create_cursor(&self, name: &str, start: StartAt) -> Result<u64, LedgerError> {
-        if let Some(cursor) = self.ledger.sink_cursor(name)? {
+        if let Some(cursor) = self.ledger.cursor(name)? {
             return Ok(cursor);
         }
         let cursor = match start {
             StartAt::Now => self.ledger.checkpoint().size,
             StartAt::Index(index) => index,
         };
-        self.ledger.set_sink_cursor(name, cursor, true)?;
+        self.ledger.set_cursor(name, cursor, true)?;
         Ok(cursor)
     }
 
@@ -412,7 +412,7 @@ impl FanOut {
             let _ = running.task.await;
         }
         if forget {
-            self.ledger.delete_sink_cursor(name)?;
+            self.ledger.delete_cursor(name)?;
         }
         Ok(was_running)
     }
@@ -457,7 +457,7 @@ impl FanOut {
     ///
     /// Storage errors.
     pub fn cursor(&self, name: &str) -> Result<Option<u64>, LedgerError> {
-        self.ledger.sink_cursor(name)
+        self.ledger.cursor(name)
     }
 }
 
