@@ -17,6 +17,7 @@ COPY contract contract
 COPY index-keys index-keys
 COPY fanout-wire fanout-wire
 COPY ledger ledger
+COPY witness witness
 COPY indexer indexer
 COPY reconciler reconciler
 COPY evidence evidence

@@ -7,7 +7,6 @@
 //! OpenAPI document ([`openapi`]) together.
 
 pub mod alert;
-mod attest;
 mod auth;
 mod backup;
 mod cas;
@@ -21,8 +20,8 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 mod tiles;
-pub mod witness;
-pub mod witnessing;
+pub mod witness_client;
+pub mod witness_server;
 
 use std::sync::Arc;
 
@@ -107,7 +106,7 @@ impl AppState {
     }
 
     /// Serves the checkpoints the witnessing task publishes (see
-    /// [`witnessing::run`]) at `/checkpoint` from now on. Set once.
+    /// [`witness_client::run`]) at `/checkpoint` from now on. Set once.
     pub fn serve_cosigned(&self, published: watch::Receiver<Option<Arc<SignedCheckpoint>>>) {
         let _ = self.inner.cosigned.set(published);
     }

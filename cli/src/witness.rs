@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use evledger_ledger::witness::Witness;
 use evledger_ledger::{CheckpointVerifier, Cosigner};
+use evledger_witness::Witness;
 use tracing::info;
 
 /// Default witness name (the key name on its cosignatures) for a new key.
@@ -92,7 +92,7 @@ pub fn run(args: WitnessArgs) -> anyhow::Result<()> {
         println!("witness key: {verifier_key}");
         // Tests and scripts read these two lines; keep their form.
         println!("listening on http://{bound}");
-        evledger_api::witness::serve(
+        evledger_api::witness_server::serve(
             listener,
             Arc::new(witness),
             metrics,
@@ -107,7 +107,7 @@ pub fn run(args: WitnessArgs) -> anyhow::Result<()> {
 /// request, cosigned}` (the request and the checkpoint as text).
 fn list_evidence(data_dir: &std::path::Path) -> anyhow::Result<()> {
     let state = data_dir.join("state");
-    let records = evledger_ledger::witness::read_evidence(&state)
+    let records = evledger_witness::read_evidence(&state)
         .with_context(|| format!("reading the witness state in {}", state.display()))?;
     for (origin, evidence) in records {
         let line = serde_json::json!({

@@ -41,12 +41,12 @@ use std::sync::Mutex;
 use rocksdb::{Options, WriteOptions, DB};
 use thiserror::Error;
 
-use crate::cosignature::{unix_now, Cosigner};
-use crate::proof::ConsistencyProof;
-use crate::{CheckpointError, CheckpointVerifier, SignedCheckpoint};
+use evledger_tlog::cosignature::{unix_now, Cosigner};
+use evledger_tlog::proof::ConsistencyProof;
 pub use evledger_tlog::witness_request::{
     AddCheckpoint, MalformedRequest, MAX_ADD_CHECKPOINT_SIZE, MAX_PROOF_LINES,
 };
+use evledger_tlog::{CheckpointError, CheckpointVerifier, SignedCheckpoint};
 use sha2::{Digest, Sha256};
 
 /// Most evidence records kept per log; later misbehaviour is logged and
@@ -64,7 +64,7 @@ pub const MAX_EVIDENCE_RECORD_SIZE: usize = 1
     + MAX_EVIDENCE_REASON
     + 4
     + MAX_ADD_CHECKPOINT_SIZE
-    + crate::checkpoint::MAX_CHECKPOINT_SIZE;
+    + evledger_tlog::checkpoint::MAX_CHECKPOINT_SIZE;
 
 /// Version byte of an [`Evidence::encode`] record.
 const EVIDENCE_V1: u8 = 1;

@@ -20,7 +20,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use evledger_ledger::witness::{Witness, WitnessError, MAX_ADD_CHECKPOINT_SIZE};
+use evledger_witness::{Witness, WitnessError, MAX_ADD_CHECKPOINT_SIZE};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::error::ApiError;

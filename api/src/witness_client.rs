@@ -13,8 +13,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use evledger_ledger::witness::AddCheckpoint;
 use evledger_ledger::{CosignatureVerifier, Ledger, SignedCheckpoint};
+use evledger_witness::AddCheckpoint;
 use signed_note::Verifier as _;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
