@@ -14,7 +14,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use evledger_evidence::{token_hash, RobotAccount};
+use evledger_evidence::{token_hash, Pusher, RobotAccount};
 
 use crate::error::ApiError;
 use crate::AppState;
@@ -29,6 +29,16 @@ pub(crate) enum Caller {
     Admin,
     /// A robot account: may push attestations and blobs for its workflow.
     Robot(RobotAccount),
+}
+
+impl Caller {
+    /// The caller as the evidence workflow's admission sees it.
+    pub(crate) fn pusher(&self) -> Pusher {
+        match self {
+            Self::Admin => Pusher::Admin,
+            Self::Robot(robot) => Pusher::Robot(robot.clone()),
+        }
+    }
 }
 
 fn unauthorized(message: &str) -> ApiError {

@@ -54,6 +54,9 @@ impl From<EvidenceError> for ApiError {
                 "contract_outdated",
                 e.to_string(),
             ),
+            EvidenceError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
+            EvidenceError::BadPredicate(m) => Self::bad_request(m).with_code("bad_predicate"),
+            EvidenceError::ContractUnmet(unmet) => Self::contract_unmet(unmet),
             EvidenceError::Ledger(l) => l.into(),
             EvidenceError::Storage(m) => Self::internal(m),
         }

@@ -260,25 +260,28 @@ pub(crate) async fn submit(
 ) -> Result<Response, ApiError> {
     let body = body.map_err(crate::error::body_error)?;
     let entry = crate::blocking(move || Ok(Entry::from_submission(&body)?)).await?;
-    let appended = crate::attest::append(&state, &caller, entry).await?;
-    let checkpoint = appended.checkpoint.clone();
-    let (leaf, proof) = {
-        let (state, checkpoint) = (state.clone(), checkpoint.clone());
-        let index = appended.log_index;
-        crate::blocking(move || proven_entry(&state, index, &checkpoint)).await?
-    };
-    let mut json = entry_json(leaf, &proof, &checkpoint)?;
-    let status = if appended.duplicate {
+    // Who may append what, the contract check, and the push gate.
+    let appended = state.evidence().admit(&caller.pusher(), entry).await?;
+    // The proof comes from the tiles the batch left in memory (and the
+    // committed ones behind them), checked against the batch's root.
+    let (appended, proof) = crate::blocking(move || {
+        let proof = appended.inclusion_proof()?;
+        Ok((appended, proof))
+    })
+    .await?;
+    let (log_index, duplicate, checkpoint) =
+        (appended.log_index, appended.duplicate, appended.checkpoint);
+    let mut json = entry_json(appended.leaf, &proof, &checkpoint)?;
+    let status = if duplicate {
         json.code = Some("duplicate_entry");
         json.message = Some(format!(
-            "the entry is already in the log at index {}",
-            appended.log_index
+            "the entry is already in the log at index {log_index}"
         ));
         StatusCode::CONFLICT
     } else {
         StatusCode::CREATED
     };
-    Ok((status, [location(appended.log_index)], Json(json)).into_response())
+    Ok((status, [location(log_index)], Json(json)).into_response())
 }
 
 fn parse_u64(params: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ApiError> {

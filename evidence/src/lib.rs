@@ -9,12 +9,14 @@
 //! recorded only once its entry is in the log (a crash between the two is
 //! resolved at open, by asking the log for the entry's leaf hash).
 //!
-//! Pushes pass the push gate ([`Evidence::append_gated`]): a robot's entry
+//! Pushes enter through [`Evidence::admit`] (who may append what, and the
+//! contract check) and pass the push gate ([`Evidence::append_gated`]): a robot's entry
 //! is appended only while its account is live and the contract revision its
 //! attestation was checked against is the latest, and a revocation or a new
 //! revision waits for the pushes already past that check. Once a revocation
 //! or a contract update has answered, no push that contradicts it appends.
 
+mod admission;
 pub mod attestation;
 pub mod cas;
 pub mod integration;
@@ -36,6 +38,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
+pub use admission::Pusher;
 pub use cas::{Cas, CasError};
 pub use contract::{Contract, ContractError, MaterialType};
 pub use store::{
@@ -78,6 +81,17 @@ pub enum EvidenceError {
         /// The latest revision, the one enforced.
         latest: u64,
     },
+    /// The pusher may not append this entry: a robot account pushing
+    /// anything but its workflow's attestations (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The attestation's evledger predicate does not parse (400).
+    #[error("{0}")]
+    BadPredicate(String),
+    /// The attestation does not meet its contract revision: every unmet
+    /// requirement (422).
+    #[error("the attestation does not meet its contract: {}", .0.join("; "))]
+    ContractUnmet(Vec<String>),
     /// The log refused or failed the append.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
