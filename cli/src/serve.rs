@@ -6,9 +6,16 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use evledger_api::witnessing::{WitnessEndpoint, WitnessPolicy};
+use evledger_api::witness_client::{WitnessEndpoint, WitnessPolicy};
 use evledger_ledger::{BatchPolicy, Ledger, LedgerConfig, LogSigner};
 use tracing::info;
+
+/// What failed when the log does not open. A RocksDB "lock" error here
+/// means another process has the data directory open. (The text must not
+/// read like the startup line, "evledger serving ...": supervisors and
+/// tests watch for that line.)
+const OPEN_LOG_CONTEXT: &str =
+    "opening the log (a lock error means another evledger process has this data dir open)";
 
 /// Default log origin (and key name) for a new ledger.
 pub const DEFAULT_ORIGIN: &str = "evledger.local/log";
@@ -145,7 +152,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             batch_window: Duration::from_millis(args.batch_window_ms),
         },
     })
-    .context("opening the log (is another evledger serving this data dir?)")?;
+    .context(OPEN_LOG_CONTEXT)?;
     resume(&ledger, args.resume_from.as_deref())?;
     let admin_token_path = args
         .admin_token_file
@@ -209,7 +216,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         let (publish, published) = tokio::sync::watch::channel(None);
         state.serve_cosigned(published);
-        tokio::spawn(evledger_api::witnessing::run(
+        tokio::spawn(evledger_api::witness_client::run(
             ledger.clone(),
             policy,
             publish,
@@ -259,8 +266,7 @@ fn refuse_new_key_for_existing_log(
     {
         return Ok(());
     }
-    let size = Ledger::stored_tree_size(data_dir)
-        .context("opening the log (is another evledger serving this data dir?)")?;
+    let size = Ledger::stored_tree_size(data_dir).context(OPEN_LOG_CONTEXT)?;
     anyhow::ensure!(
         size == 0,
         "the signing key {} is missing, but the log in {} holds {size} entries: refusing to \
