@@ -77,7 +77,7 @@ pub(crate) async fn indexed_size(store: &AnyStore) -> Result<u64, IndexError> {
             let runtime = tokio::runtime::Handle::current();
             tokio::task::spawn_blocking(move || runtime.block_on(read(&store)))
                 .await
-                .map_err(|e| IndexError::Corrupt(format!("reading the index cursor: {e}")))?
+                .map_err(|e| IndexError::Interrupted(format!("reading the index cursor: {e}")))?
         }
     }
 }

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use rocksdb::{Direction, IteratorMode, WriteBatch, DB};
 
-use crate::store::{Cursor, IndexError, IndexStore, IndexedEntry};
+use crate::store::{Corruption, Cursor, IndexError, IndexStore, IndexedEntry};
 
 const CURSOR: &[u8] = b"cursor";
 /// Marker: the `n` counts cover every key.
@@ -92,10 +92,10 @@ fn decode_count(key: &[u8], bytes: &[u8]) -> Result<u64, IndexError> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
         .map_err(|_| {
-            IndexError::Corrupt(format!(
-                "count of {:?} is not 8 bytes",
-                String::from_utf8_lossy(key)
-            ))
+            IndexError::from(Corruption::CountLength {
+                key: String::from_utf8_lossy(key).into_owned(),
+                len: bytes.len(),
+            })
         })
 }
 

@@ -19,4 +19,4 @@ pub mod search;
 mod store;
 
 pub use any_store::AnyStore;
-pub use store::{Cursor, IndexError, IndexStore, IndexedEntry};
+pub use store::{Corruption, Cursor, IndexError, IndexStore, IndexedEntry};

@@ -31,7 +31,7 @@ pub use evledger_index_keys::query::{
     SEARCH_DEADLINE,
 };
 
-use crate::store::{IndexError, IndexStore};
+use crate::store::{Corruption, IndexError, IndexStore};
 
 /// A query that cannot run.
 #[derive(Debug, Error)]
@@ -156,11 +156,11 @@ async fn execute_and<S: IndexStore>(store: &S, plan: &Plan) -> Result<Page, Sear
             }
             let flags = store.contains_many(key, &candidates).await?;
             if flags.len() != candidates.len() {
-                return Err(IndexError::Corrupt(format!(
-                    "asked {} members of {key}, got {} answers",
-                    candidates.len(),
-                    flags.len()
-                ))
+                return Err(IndexError::from(Corruption::AnswerCount {
+                    key: key.to_string(),
+                    asked: candidates.len(),
+                    answers: flags.len(),
+                })
                 .into());
             }
             candidates = candidates

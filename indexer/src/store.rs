@@ -16,7 +16,11 @@ pub enum IndexError {
     Embedded(#[from] rocksdb::Error),
     /// A stored value or a store answer is not in its format.
     #[error("corrupt index: {0}")]
-    Corrupt(String),
+    Corrupt(#[from] Corruption),
+    /// A read run on a blocking thread did not finish (it panicked, or the
+    /// runtime is shutting down).
+    #[error("index read interrupted: {0}")]
+    Interrupted(String),
     /// The stored cursor cannot be read.
     #[error("malformed index cursor {0:?}")]
     BadCursor(String),
@@ -24,6 +28,29 @@ pub enum IndexError {
     /// restarted or written by someone else): nothing was written.
     #[error("the index cursor moved under the writer (flushed or restarted?); nothing written")]
     CursorMoved,
+}
+
+/// What is wrong with a stored value or a store's answer.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum Corruption {
+    /// A member count of the embedded store is not 8 bytes.
+    #[error("count of {key:?} is {len} bytes, not 8")]
+    CountLength {
+        /// The key counted.
+        key: String,
+        /// Length of the stored count.
+        len: usize,
+    },
+    /// The store answered a different number of flags than members asked.
+    #[error("asked {asked} members of {key}, got {answers} answers")]
+    AnswerCount {
+        /// The key asked.
+        key: String,
+        /// Members asked.
+        asked: usize,
+        /// Flags answered.
+        answers: usize,
+    },
 }
 
 /// How far the index reaches: the last log index indexed, and its leaf hash
