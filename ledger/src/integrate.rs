@@ -116,7 +116,17 @@ mod tests {
         }
     }
 
-    /// RFC 6962 root computed from the leaf hashes alone (MTH, §2.1).
+    fn node(left: &[u8; 32], right: &[u8; 32]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update([1u8]);
+        h.update(left);
+        h.update(right);
+        h.finalize().into()
+    }
+
+    /// RFC 6962 root computed from the leaf hashes alone (MTH, §2.1), by
+    /// its recursive definition.
     fn reference_root(leaves: &[[u8; 32]]) -> [u8; 32] {
         use sha2::{Digest, Sha256};
         match leaves.len() {
@@ -124,19 +134,43 @@ mod tests {
             1 => leaves[0],
             n => {
                 let k = n.next_power_of_two() / 2;
-                let mut h = Sha256::new();
-                h.update([1u8]);
-                h.update(reference_root(&leaves[..k]));
-                h.update(reference_root(&leaves[k..]));
-                h.finalize().into()
+                node(&reference_root(&leaves[..k]), &reference_root(&leaves[k..]))
             }
         }
+    }
+
+    /// The RFC 6962 root of every prefix of `leaves` (`roots[i]` is the
+    /// root of the first `i + 1`), from a stack of perfect subtrees: the
+    /// root of a prefix folds its subtrees from the right. Linear, so the
+    /// tests can check every batch of a large tree; it agrees with
+    /// [`reference_root`] (checked below).
+    fn prefix_roots(leaves: &[[u8; 32]]) -> Vec<[u8; 32]> {
+        let mut stack: Vec<(usize, [u8; 32])> = Vec::new();
+        let mut roots = Vec::with_capacity(leaves.len());
+        for leaf in leaves {
+            stack.push((1, *leaf));
+            while let [.., (a, left), (b, right)] = stack[..] {
+                if a != b {
+                    break;
+                }
+                stack.truncate(stack.len() - 2);
+                stack.push((a + b, node(&left, &right)));
+            }
+            let mut subtrees = stack.iter().rev();
+            let mut root = subtrees.next().map(|(_, h)| *h).unwrap_or_default();
+            for (_, left) in subtrees {
+                root = node(left, &root);
+            }
+            roots.push(root);
+        }
+        roots
     }
 
     /// Integrates `leaves` in batches of `batch`, committing each batch's
     /// tiles and keeping only partial ones as the edge, as the sequencer
     /// does; checks every root along the way.
     fn grow(leaves: &[[u8; 32]], batch: usize) -> (TileMap, TileMap) {
+        let roots = prefix_roots(leaves);
         let mut committed = TileMap::new();
         let mut edge = TileMap::new();
         let mut size = 0u64;
@@ -144,11 +178,7 @@ mod tests {
             let integrated = integrate(&committed, &edge, size, chunk).expect("integrate");
             size += chunk.len() as u64;
             assert_eq!(integrated.size, size);
-            assert_eq!(
-                integrated.root,
-                reference_root(&leaves[..size as usize]),
-                "root at {size}"
-            );
+            assert_eq!(integrated.root, roots[size as usize - 1], "root at {size}");
             for (key, tile) in integrated.tiles {
                 committed.insert(key, tile.clone());
                 edge.insert(key, tile);
@@ -160,6 +190,14 @@ mod tests {
 
     fn leaves(n: u32) -> Vec<[u8; 32]> {
         (0..n).map(|i| leaf_hash(&i.to_be_bytes())).collect()
+    }
+
+    #[test]
+    fn prefix_roots_are_the_rfc_6962_roots() {
+        let leaves = leaves(300);
+        for (i, root) in prefix_roots(&leaves).iter().enumerate() {
+            assert_eq!(*root, reference_root(&leaves[..=i]), "size {}", i + 1);
+        }
     }
 
     #[test]
