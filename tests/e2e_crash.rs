@@ -13,29 +13,12 @@ use std::time::Duration;
 use common::*;
 use evledger_ledger::{CheckpointVerifier, ConsistencyProof, SignedCheckpoint};
 use rand::Rng;
-use sha2::{Digest, Sha256};
 
 /// What the clients were told: index -> leaf hash, and every checkpoint seen.
 #[derive(Default)]
 struct Acknowledged {
     entries: BTreeMap<u64, String>,
     checkpoints: BTreeMap<u64, String>,
-}
-
-/// RFC 6962 root, computed here from scratch as an independent check.
-fn root(leaf_hashes: &[[u8; 32]]) -> [u8; 32] {
-    match leaf_hashes.len() {
-        0 => Sha256::digest([]).into(),
-        1 => leaf_hashes[0],
-        n => {
-            let k = n.next_power_of_two() / 2;
-            let mut h = Sha256::new();
-            h.update([1u8]);
-            h.update(root(&leaf_hashes[..k]));
-            h.update(root(&leaf_hashes[k..]));
-            h.finalize().into()
-        }
-    }
 }
 
 /// Downloads every entry bundle of the tree and returns the leaf hashes.
@@ -54,12 +37,7 @@ fn all_leaf_hashes(server: &Server, size: u64) -> Vec<[u8; 32]> {
         while !rest.is_empty() {
             let len = u16::from_be_bytes([rest[0], rest[1]]) as usize;
             let leaf = &rest[2..2 + len];
-            hashes.push(
-                hex::decode(leaf_hash_hex(leaf))
-                    .unwrap()
-                    .try_into()
-                    .unwrap(),
-            );
+            hashes.push(proof::leaf_hash(leaf));
             rest = &rest[2 + len..];
         }
     }
@@ -71,7 +49,12 @@ fn check_log(server: &Server, verifier: &CheckpointVerifier, acked: &Acknowledge
     let (_, note) = server.get("/checkpoint");
     let latest: SignedCheckpoint = verifier.verify(&note).expect("latest checkpoint verifies");
     let leaf_hashes = all_leaf_hashes(server, latest.size);
-    assert_eq!(root(&leaf_hashes), latest.root, "the tree is not whole");
+    // The RFC 6962 root, computed from scratch as an independent check.
+    assert_eq!(
+        proof::tree_root(&leaf_hashes),
+        latest.root,
+        "the tree is not whole"
+    );
     for (index, hash) in &acked.entries {
         assert!(*index < latest.size, "acknowledged entry {index} lost");
         assert_eq!(
@@ -82,12 +65,12 @@ fn check_log(server: &Server, verifier: &CheckpointVerifier, acked: &Acknowledge
     }
     for (size, note) in &acked.checkpoints {
         let old = verifier.verify(note.as_bytes()).expect("old checkpoint");
-        let (status, proof) = server.get_json(&format!(
+        let (status, consistency) = server.get_json(&format!(
             "/api/v1/log/proof/consistency?firstSize={size}&lastSize={}",
             latest.size
         ));
         assert_eq!(status, 200);
-        let hashes = hex_hashes(&proof);
+        let hashes = hex_hashes(&consistency);
         ConsistencyProof {
             first_size: old.size,
             last_size: latest.size,
@@ -98,7 +81,10 @@ fn check_log(server: &Server, verifier: &CheckpointVerifier, acked: &Acknowledge
         .verify()
         .unwrap_or_else(|e| panic!("checkpoint {size} inconsistent with {}: {e}", latest.size));
         // Same size, same root: no fork.
-        assert_eq!(root(&leaf_hashes[..old.size as usize]), old.root);
+        assert_eq!(
+            proof::tree_root(&leaf_hashes[..old.size as usize]),
+            old.root
+        );
     }
 }
 
@@ -153,7 +139,7 @@ fn acknowledged_entries_survive_kill_9() {
                     );
                     let leaf = serde_json::to_vec(&answer["entry"]).unwrap();
                     let hash = answer["leafHash"].as_str().unwrap().to_string();
-                    assert_eq!(hash, leaf_hash_hex(&leaf));
+                    assert_eq!(hash, proof::leaf_hash_hex(&leaf));
                     let index = answer["logIndex"].as_u64().unwrap();
                     let note = answer["checkpoint"].as_str().unwrap().to_string();
                     let size = answer["inclusionProof"]["treeSize"].as_u64().unwrap();

@@ -2,28 +2,27 @@
 //! a real Kafka-protocol broker (tansu) killed and restarted mid-stream, a
 //! webhook receiver that checks every HMAC, the ledger killed with -9
 //! during delivery, and the gRPC alert receiver over TLS. Every event's
-//! proof is checked here, with code of the test's own, against a
-//! checkpoint signed by the log's key.
+//! proof is checked here, with code of the test's own (common::proof),
+//! against a checkpoint signed by the log's key. The harnesses record what
+//! they get and the checks run in the test's thread, so a wrong event
+//! fails the test at once rather than as a timeout.
 
 mod common;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::grpc::{certificates, AlertReceiver};
+use common::kafka::{consume, Broker, Record};
+use common::webhook::{Answer, Check, Receiver, Seen};
 use common::*;
 use evledger_ledger::CheckpointVerifier;
-use hmac::{Hmac, Mac};
-use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::producer::Producer;
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 /// Appends attestations from a thread, pausing `pace` between two, and
 /// records what was acknowledged: leaf hash -> log index. A refused
@@ -77,6 +76,13 @@ impl Appender {
     fn wait_sent(&self, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(60);
         while self.sent.load(Ordering::SeqCst) < n {
+            // Ended short of n (a panic of the thread, printed above): it
+            // would never get there, so fail now rather than at the deadline.
+            let ended = self.thread.as_ref().is_none_or(|t| t.is_finished());
+            assert!(
+                !ended || self.sent.load(Ordering::SeqCst) >= n,
+                "the appender ended before sending {n}"
+            );
             assert!(Instant::now() < deadline, "appender stalled");
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -94,44 +100,6 @@ impl Drop for Appender {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
     }
-}
-
-/// (log index, leaf hash) of each message, in arrival order.
-type Arrivals = Arc<Mutex<Vec<(u64, String)>>>;
-
-/// A webhook delivery: log index, leaf hash, body, signature header.
-type Delivery = (u64, String, Vec<u8>, String);
-
-/// RFC 9162 §2.1.3.2, written here so the test trusts no server code.
-fn inclusion_root(index: u64, size: u64, leaf: [u8; 32], path: &[[u8; 32]]) -> Option<[u8; 32]> {
-    if index >= size {
-        return None;
-    }
-    let (mut f, mut s, mut r) = (index, size - 1, leaf);
-    let node = |l: &[u8; 32], r: &[u8; 32]| -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update([1u8]);
-        h.update(l);
-        h.update(r);
-        h.finalize().into()
-    };
-    for p in path {
-        if s == 0 {
-            return None;
-        }
-        if f & 1 == 1 || f == s {
-            r = node(p, &r);
-            while f & 1 == 0 && f != 0 {
-                f >>= 1;
-                s >>= 1;
-            }
-        } else {
-            r = node(&r, p);
-        }
-        f >>= 1;
-        s >>= 1;
-    }
-    (s == 0).then_some(r)
 }
 
 /// The event data as the sinks write it.
@@ -152,14 +120,14 @@ struct Data<'a> {
 fn verify_data(data: &[u8], verifier: &CheckpointVerifier) -> (u64, String) {
     let data: Data = serde_json::from_slice(data).expect("event data");
     let leaf = data.entry.get().as_bytes();
-    let hash = leaf_hash_hex(leaf);
+    let hash = proof::leaf_hash_hex(leaf);
     assert_eq!(hash, data.leaf_hash, "leaf hash of the entry bytes");
     let checkpoint = verifier
         .verify(data.checkpoint.as_bytes())
         .expect("checkpoint signed by the log");
     assert_eq!(data.inclusion_proof["treeSize"], checkpoint.size);
     assert_eq!(data.inclusion_proof["logIndex"], data.log_index);
-    let root = inclusion_root(
+    let root = proof::inclusion_root(
         data.log_index,
         checkpoint.size,
         hex32(&hash),
@@ -167,6 +135,41 @@ fn verify_data(data: &[u8], verifier: &CheckpointVerifier) -> (u64, String) {
     );
     assert_eq!(root, Some(checkpoint.root), "inclusion proof verifies");
     (data.log_index, hash)
+}
+
+/// (log index, leaf hash) of a message that reached a sink.
+type Arrival = (u64, String);
+
+/// The arrivals at a sink, in order. Each message is checked once, by
+/// `check`, in the test's thread as it polls: a wrong one fails the test
+/// there and then.
+struct Arrivals<'a, M> {
+    messages: Box<dyn Fn() -> Vec<M> + 'a>,
+    check: Box<dyn Fn(&M) -> Arrival + 'a>,
+    checked: RefCell<Vec<Arrival>>,
+}
+
+impl<'a, M> Arrivals<'a, M> {
+    /// `messages` lists what arrived so far, in order (a list that only
+    /// grows).
+    fn new(messages: impl Fn() -> Vec<M> + 'a, check: impl Fn(&M) -> Arrival + 'a) -> Self {
+        Self {
+            messages: Box::new(messages),
+            check: Box::new(check),
+            checked: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// Checks what arrived since the last call; returns every arrival.
+    fn get(&self) -> Vec<Arrival> {
+        let messages = (self.messages)();
+        let mut checked = self.checked.borrow_mut();
+        for message in &messages[checked.len()..] {
+            let arrival = (self.check)(message);
+            checked.push(arrival);
+        }
+        checked.clone()
+    }
 }
 
 /// Every acknowledged entry arrived, first arrivals in log order.
@@ -189,178 +192,27 @@ fn assert_complete_in_order(acked: &BTreeMap<String, u64>, arrivals: &[(u64, Str
     );
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Checks a Kafka message: its data verifies on its own, its key is the
+/// leaf hash, and its CloudEvents headers are right. Returns (log index,
+/// leaf hash).
+fn check_record(record: &Record, verifier: &CheckpointVerifier) -> (u64, String) {
+    let payload = record.payload.as_deref().expect("payload");
+    let (index, hash) = verify_data(payload, verifier);
+    let key = std::str::from_utf8(record.key.as_deref().expect("key")).expect("utf-8 key");
+    assert_eq!(key, hash, "message key is the leaf hash");
+    assert!(record.headers.is_some(), "CloudEvents headers");
+    assert_eq!(record.header("ce_id").as_deref(), Some(hash.as_str()));
+    assert_eq!(
+        record.header("ce_type").as_deref(),
+        Some("dev.evledger.entry.v1")
+    );
+    assert_eq!(record.header("ce_specversion").as_deref(), Some("1.0"));
+    assert_eq!(record.header("ce_subject").as_deref(), Some(WORKFLOW));
+    (index, hash)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// A tansu broker on 127.0.0.1 whose storage (SQLite) outlives the process.
-struct Broker {
-    child: Option<Child>,
-    port: u16,
-    storage: PathBuf,
-}
-
-impl Broker {
-    fn binary() -> String {
-        std::env::var("EVLEDGER_TANSU").unwrap_or_else(|_| "tansu".into())
-    }
-
-    fn start(dir: &Path) -> Self {
-        let mut broker = Self {
-            child: None,
-            port: free_port(),
-            storage: dir.join("tansu.db"),
-        };
-        broker.restart();
-        broker
-    }
-
-    fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Starts the broker and waits until it answers metadata requests. A
-    /// restarted tansu sometimes comes up with its SQLite storage task dead
-    /// (every request fails with `UnableToSend`); such a broker is killed
-    /// and started again, as an operator would.
-    fn restart(&mut self) {
-        for _ in 0..5 {
-            self.spawn();
-            let probe: rdkafka::producer::BaseProducer = ClientConfig::new()
-                .set("bootstrap.servers", self.bootstrap())
-                .create()
-                .expect("probe client");
-            if probe
-                .client()
-                .fetch_metadata(None, Duration::from_secs(5))
-                .is_ok()
-            {
-                return;
-            }
-            self.kill();
-        }
-        panic!("the broker never answered metadata requests; see its log");
-    }
-
-    fn spawn(&mut self) {
-        let listener = format!("tcp://127.0.0.1:{}", self.port);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.storage.with_extension("log"))
-            .expect("broker log");
-        // tansu reads sqlite://NAME relative to its working directory.
-        let dir = self.storage.parent().expect("storage dir");
-        let name = self
-            .storage
-            .file_name()
-            .expect("storage name")
-            .to_string_lossy();
-        let child = Command::new(Self::binary())
-            .current_dir(dir)
-            .args([
-                "broker",
-                "--listener-url",
-                &listener,
-                "--advertised-listener-url",
-                &listener,
-            ])
-            .arg("--storage-engine")
-            .arg(format!("sqlite://{name}"))
-            .stdout(Stdio::from(log.try_clone().expect("log")))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "starting {} (install it with scripts/setup): {e}",
-                    Self::binary()
-                )
-            });
-        self.child = Some(child);
-        let addr = self.bootstrap();
-        wait_for("the broker to listen", Duration::from_secs(30), || {
-            std::net::TcpStream::connect(&addr).is_ok()
-        });
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// Reads every message of partition 0 of `topic` from the start, in a
-/// thread, verifying each: (log index, leaf hash) in arrival order.
-fn consume(
-    bootstrap: &str,
-    topic: &str,
-    verifier: CheckpointVerifier,
-) -> (Arrivals, Arc<AtomicBool>) {
-    let arrivals = Arc::new(Mutex::new(Vec::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (out, halt) = (arrivals.clone(), stop.clone());
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", "evledger-test")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut assignment = TopicPartitionList::new();
-    assignment
-        .add_partition_offset(topic, 0, Offset::Beginning)
-        .expect("partition");
-    consumer.assign(&assignment).expect("assign");
-    std::thread::spawn(move || {
-        while !halt.load(Ordering::SeqCst) {
-            let Some(result) = consumer.poll(Duration::from_millis(100)) else {
-                continue;
-            };
-            let Ok(message) = result else {
-                continue;
-            };
-            let payload = message.payload().expect("payload");
-            let (index, hash) = verify_data(payload, &verifier);
-            let key = std::str::from_utf8(message.key().expect("key")).expect("utf-8 key");
-            assert_eq!(key, hash, "message key is the leaf hash");
-            let headers = message.headers().expect("CloudEvents headers");
-            let header = |name: &str| {
-                headers
-                    .iter()
-                    .find(|h| h.key == name)
-                    .and_then(|h| h.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-            };
-            assert_eq!(header("ce_id").as_deref(), Some(hash.as_str()));
-            assert_eq!(header("ce_type").as_deref(), Some("dev.evledger.entry.v1"));
-            assert_eq!(header("ce_specversion").as_deref(), Some("1.0"));
-            assert_eq!(header("ce_subject").as_deref(), Some(WORKFLOW));
-            out.lock().expect("arrivals").push((index, hash));
-        }
-    });
-    (arrivals, stop)
-}
-
-fn kafka_verifier(server: &Server) -> CheckpointVerifier {
+/// The verifier of `server`'s checkpoints.
+fn log_verifier(server: &Server) -> CheckpointVerifier {
     CheckpointVerifier::new(&[server.verifier_key.as_str()]).expect("verifier key")
 }
 
@@ -399,8 +251,12 @@ fn kafka_gets_every_entry_in_order_through_a_broker_outage() {
             "ledger.build",
         ],
     ));
-    let (arrivals, stop_consumer) =
-        consume(&broker.bootstrap(), "ledger.build", kafka_verifier(&server));
+    let consumed = consume(&broker.bootstrap(), "ledger.build");
+    let verifier = log_verifier(&server);
+    let arrivals = Arrivals::new(
+        || consumed.records(),
+        |record| check_record(record, &verifier),
+    );
 
     let url = Arc::new(Mutex::new(server.url.clone()));
     let appender = Appender::start(url, 0, 240, Duration::from_millis(5));
@@ -417,12 +273,7 @@ fn kafka_gets_every_entry_in_order_through_a_broker_outage() {
     );
 
     let complete = || {
-        let got: HashSet<String> = arrivals
-            .lock()
-            .expect("arrivals")
-            .iter()
-            .map(|(_, h)| h.clone())
-            .collect();
+        let got: HashSet<String> = arrivals.get().into_iter().map(|(_, h)| h).collect();
         acked.keys().filter(|h| !got.contains(*h)).count()
     };
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -448,19 +299,13 @@ fn kafka_gets_every_entry_in_order_through_a_broker_outage() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    stop_consumer.store(true, Ordering::SeqCst);
-    assert_complete_in_order(&acked, &arrivals.lock().expect("arrivals"));
+    consumed.stop();
+    assert_complete_in_order(&acked, &arrivals.get());
 
     // The outage failed rounds, the sink retried them, and it caught up.
     let (_, metrics) = server.get("/metrics");
     let metrics = String::from_utf8_lossy(&metrics);
-    let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(&format!("{name}{{sink=\"bus/build\"}} ")))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0.0)
-    };
+    let value = |name: &str| sink_metric_in(&metrics, "bus/build", name);
     assert!(value("evledger_sink_failed_total") > 0.0, "{metrics}");
     assert!(value("evledger_sink_retries_total") > 0.0, "{metrics}");
     assert!(
@@ -472,90 +317,20 @@ fn kafka_gets_every_entry_in_order_through_a_broker_outage() {
     assert_eq!(list["integrations"][0]["attachments"][0]["lag"], 0);
 }
 
-/// A webhook receiver: checks each delivery's HMAC with the shared secret
-/// and records it; answers 503 while `failing`.
-struct Receiver {
-    url: String,
-    deliveries: Arc<Mutex<Vec<Delivery>>>,
-    refused: Arc<AtomicUsize>,
-    failing: Arc<AtomicBool>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-type HmacSha256 = Hmac<Sha256>;
-
-impl Receiver {
-    fn start(secret: &'static [u8], verifier: CheckpointVerifier) -> Self {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let deliveries = Arc::new(Mutex::new(Vec::new()));
-        let refused = Arc::new(AtomicUsize::new(0));
-        let failing = Arc::new(AtomicBool::new(false));
-        let verifier = Arc::new(verifier);
-        let (d, r, f) = (deliveries.clone(), refused.clone(), failing.clone());
-        let handler = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let (d, r, f, verifier) = (d.clone(), r.clone(), f.clone(), verifier.clone());
-            async move {
-                if f.load(Ordering::SeqCst) {
-                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
-                }
-                let header = |name: &str| {
-                    headers
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                let signature = header("x-evledger-signature");
-                // The MAC covers "<timestamp header>.<body>".
-                let timestamp = header("x-evledger-timestamp");
-                let mut mac = HmacSha256::new_from_slice(secret).expect("hmac");
-                mac.update(timestamp.as_bytes());
-                mac.update(b".");
-                mac.update(&body);
-                let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-                if signature != expected {
-                    r.fetch_add(1, Ordering::SeqCst);
-                    return axum::http::StatusCode::UNAUTHORIZED;
-                }
-                let event: Value = serde_json::from_slice(&body).expect("CloudEvent JSON");
-                assert_eq!(event["type"], "dev.evledger.entry.v1");
-                assert_eq!(event["subject"], WORKFLOW);
-                assert_eq!(
-                    event["deliverytime"].to_string(),
-                    timestamp,
-                    "signed timestamp"
-                );
-                // The raw entry bytes are what is hashed: take them from the body.
-                let (index, hash) = verify_data(raw_data(&body), &verifier);
-                d.lock()
-                    .expect("deliveries")
-                    .push((index, hash, body.to_vec(), signature));
-                axum::http::StatusCode::OK
-            }
-        };
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-        let app = axum::Router::new().route("/hook", axum::routing::post(handler));
-        runtime.spawn(async move { axum::serve(listener, app).await });
-        Self {
-            url,
-            deliveries,
-            refused,
-            failing,
-            _runtime: runtime,
-        }
-    }
-
-    fn arrivals(&self) -> Vec<(u64, String)> {
-        self.deliveries
-            .lock()
-            .expect("deliveries")
-            .iter()
-            .map(|(i, h, _, _)| (*i, h.clone()))
-            .collect()
-    }
+/// Checks a webhook delivery the receiver accepted (its HMAC is right): a
+/// CloudEvent of the workflow whose delivery time is the signed timestamp
+/// and whose data verifies on its own. Returns (log index, leaf hash).
+fn check_delivery(delivery: &Seen, verifier: &CheckpointVerifier) -> (u64, String) {
+    let event: Value = serde_json::from_slice(&delivery.body).expect("CloudEvent JSON");
+    assert_eq!(event["type"], "dev.evledger.entry.v1", "{event}");
+    assert_eq!(event["subject"], WORKFLOW, "{event}");
+    assert_eq!(
+        event["deliverytime"].to_string(),
+        delivery.timestamp,
+        "signed timestamp"
+    );
+    // The raw entry bytes are what is hashed: take them from the body.
+    verify_data(raw_data(&delivery.body), verifier)
 }
 
 /// The bytes of the `data` member of a structured CloudEvent, verbatim.
@@ -577,7 +352,12 @@ fn webhook_delivery_resumes_from_its_cursor_after_kill_9() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("log");
     let server = Server::start(&data_dir);
-    let receiver = Receiver::start(SECRET, kafka_verifier(&server));
+    let receiver = Receiver::start(SECRET, Check::OwnHmac);
+    let verifier = log_verifier(&server);
+    let arrivals = Arrivals::new(
+        || receiver.delivered(),
+        |delivery| check_delivery(delivery, &verifier),
+    );
     create_workflow(&server, dir.path());
     let secret_file = write_file(dir.path(), "hook.secret", SECRET);
     assert_ok(&admin(
@@ -589,7 +369,7 @@ fn webhook_delivery_resumes_from_its_cursor_after_kill_9() {
             "--name",
             "hook",
             "--webhook-url",
-            &receiver.url,
+            &receiver.url(),
             "--secret-file",
             &secret_file,
         ],
@@ -614,23 +394,23 @@ fn webhook_delivery_resumes_from_its_cursor_after_kill_9() {
     );
 
     // The receiver is down for a while: nothing is dropped.
-    receiver.failing.store(true, Ordering::SeqCst);
+    receiver.set_answer(Answer::Unavailable);
     let url = Arc::new(Mutex::new(server.url.clone()));
     let appender = Appender::start(url.clone(), 0, 40, Duration::from_millis(2));
     let mut acked = appender.finish();
     std::thread::sleep(Duration::from_millis(800));
-    assert!(receiver.arrivals().is_empty());
-    receiver.failing.store(false, Ordering::SeqCst);
+    assert!(arrivals.get().is_empty());
+    receiver.set_answer(Answer::Verdict);
     wait_for(
         "the backlog once the receiver is back",
         Duration::from_secs(60),
-        || receiver.arrivals().len() >= acked.len(),
+        || arrivals.get().len() >= acked.len(),
     );
 
     // kill -9 while delivering and appending; restart on the same data.
     let appender = Appender::start(url.clone(), 1000, 200, Duration::from_millis(3));
     appender.wait_sent(80);
-    let delivered_before = receiver.arrivals().len();
+    let delivered_before = arrivals.get().len();
     server.kill();
     let server = Server::start(&data_dir);
     *url.lock().expect("url") = server.url.clone();
@@ -639,11 +419,11 @@ fn webhook_delivery_resumes_from_its_cursor_after_kill_9() {
         "every entry at the webhook",
         Duration::from_secs(60),
         || {
-            let got: HashSet<String> = receiver.arrivals().into_iter().map(|(_, h)| h).collect();
+            let got: HashSet<String> = arrivals.get().into_iter().map(|(_, h)| h).collect();
             acked.keys().all(|h| got.contains(h))
         },
     );
-    let arrivals = receiver.arrivals();
+    let arrivals = arrivals.get();
     assert_complete_in_order(&acked, &arrivals);
     assert!(delivered_before > 0, "the kill came before any delivery");
     let duplicates = arrivals.len()
@@ -658,109 +438,22 @@ fn webhook_delivery_resumes_from_its_cursor_after_kill_9() {
     );
 
     // Every delivery was signed right; a tampered one is refused.
-    assert_eq!(receiver.refused.load(Ordering::SeqCst), 0);
-    let (_, _, body, signature) = receiver.deliveries.lock().expect("deliveries")[0].clone();
+    assert_eq!(receiver.refused(), 0);
+    let Seen {
+        body, signature, ..
+    } = receiver.delivered()[0].clone();
     let timestamp =
         serde_json::from_slice::<Value>(&body).expect("event")["deliverytime"].to_string();
     let mut tampered = body.clone();
     let at = tampered.iter().position(|b| *b == b'"').expect("a quote") + 1;
     tampered[at] ^= 1;
-    let replay = |body: Vec<u8>| {
-        anonymous_http()
-            .post(&receiver.url)
-            .header("x-evledger-timestamp", &timestamp)
-            .header("x-evledger-signature", &signature)
-            .body(body)
-            .send()
-            .expect("POST")
-            .status()
-            .as_u16()
-    };
-    assert_eq!(replay(tampered), 401);
-    assert_eq!(receiver.refused.load(Ordering::SeqCst), 1);
+    assert_eq!(receiver.replay(&timestamp, &signature, &tampered), 401);
+    assert_eq!(receiver.refused(), 1);
     let log = std::fs::read_to_string(data_dir.with_extension("log")).expect("server log");
     assert!(
         !log.contains(std::str::from_utf8(SECRET).expect("utf-8")),
         "the secret is in the server log"
     );
-}
-
-/// A CA, and a certificate it signs for 127.0.0.1 and localhost: (CA PEM,
-/// cert PEM, key PEM).
-fn certificates(common_name: &str) -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, format!("{common_name} CA"));
-    let ca = ca_params.self_signed(&ca_key).expect("CA");
-    let key = KeyPair::generate().expect("key");
-    let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("params");
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let cert = params.signed_by(&key, &issuer).expect("cert");
-    (ca.pem(), cert.pem(), key.serialize_pem())
-}
-
-/// A running `evledger alert-receiver`; its stdout lines are collected.
-struct AlertReceiver {
-    child: Child,
-    url: String,
-    lines: Arc<Mutex<Vec<Value>>>,
-}
-
-impl AlertReceiver {
-    fn start(dir: &Path, cert: &str, key: &str, token: &str, log_key: &str) -> Self {
-        use std::io::{BufRead, BufReader};
-        let cert = write_file(dir, "receiver.pem", cert.as_bytes());
-        let key = write_file(dir, "receiver.key", key.as_bytes());
-        let token = write_file(dir, "receiver.token", token.as_bytes());
-        let log = std::fs::File::create(dir.join("receiver.log")).expect("log");
-        let mut child = Command::new(binary())
-            .args([
-                "alert-receiver",
-                "--listen",
-                "127.0.0.1:0",
-                "--tls-cert",
-                &cert,
-                "--tls-key",
-                &key,
-            ])
-            .args(["--token-file", &token, "--log-key", log_key])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn alert-receiver");
-        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let first = lines.next().expect("a line").expect("read");
-        let url = first
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {first}"))
-            .to_string();
-        let collected = Arc::new(Mutex::new(Vec::new()));
-        let out = collected.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                out.lock()
-                    .expect("lines")
-                    .push(serde_json::from_str(&line).expect("JSON line"));
-            }
-        });
-        Self {
-            child,
-            url,
-            lines: collected,
-        }
-    }
-}
-
-impl Drop for AlertReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -852,9 +545,13 @@ fn grpc_alerts_are_signed_verified_and_refused_without_trust() {
         acked.insert(body["leafHash"].as_str().expect("leafHash").to_string());
     }
     wait_for("five verified alerts", Duration::from_secs(30), || {
-        receiver.lines.lock().expect("lines").len() >= 5
+        receiver.lines().len() >= 5
     });
-    let lines = receiver.lines.lock().expect("lines").clone();
+    let lines: Vec<Value> = receiver
+        .lines()
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
     let ids: HashSet<String> = lines
         .iter()
         .map(|l| l["id"].as_str().expect("id").to_string())

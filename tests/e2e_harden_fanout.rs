@@ -11,14 +11,14 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Output;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine;
+use common::webhook::{expected_signature, Answer, Check, Receiver};
 use common::*;
-use evledger_reconciler::sink::webhook::{verify_signature, SignatureError, DEFAULT_TOLERANCE};
-use hmac::{Hmac, Mac};
+use evledger_fanout::webhook::{verify_signature, SignatureError, DEFAULT_TOLERANCE};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -57,185 +57,13 @@ fn register_and_attach(server: &Server, dir: &Path, url: &str, secret: &[u8]) ->
     registered
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The value of metric `name` of the webhook sink (0 if absent).
-fn sink_metric(server: &Server, name: &str) -> f64 {
-    let (_, metrics) = server.get("/metrics");
-    String::from_utf8_lossy(&metrics)
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}{{sink=\"{SINK}\"}} ")))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs()
-}
-
-/// HMAC-SHA256 of `"{timestamp}.{body}"`, computed here independently of
-/// the server's code: the signature format receivers are told to check.
-fn expected_signature(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("hmac");
-    mac.update(timestamp.as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// What a receiver answers `/hook` with.
-const ANSWER_OK: u8 = 0;
-const ANSWER_503: u8 = 1;
-const ANSWER_302: u8 = 2;
-
-/// One POST the receiver got: headers we care about and the body.
-#[derive(Clone, Debug)]
-struct Seen {
-    timestamp: String,
-    signature: String,
-    authorization: String,
-    body: Vec<u8>,
-    /// Whether the signature helper accepted it.
-    accepted: bool,
-    /// What the receiver answered.
-    status: u16,
-}
-
-/// A webhook receiver on 127.0.0.1 that verifies every POST to `/hook`
-/// with [`verify_signature`], the helper of the reconciler crate, and
-/// answers according to `answer` (a valid delivery with 200 in `ANSWER_OK`,
-/// a refused one with 401). `/moved` records anything that reaches it: a
-/// redirect followed.
-struct Receiver {
-    base: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    moved: Arc<AtomicUsize>,
-    answer: Arc<AtomicU8>,
-    _runtime: tokio::runtime::Runtime,
-}
-
-impl Receiver {
-    fn start(secret: &'static [u8]) -> Self {
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let moved = Arc::new(AtomicUsize::new(0));
-        let answer = Arc::new(AtomicU8::new(ANSWER_OK));
-        let (s, a) = (seen.clone(), answer.clone());
-        let hook = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
-            let (s, a) = (s.clone(), a.clone());
-            async move {
-                let header = |name: &str| {
-                    headers
-                        .get(name)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string()
-                };
-                let (timestamp, signature) = (
-                    header("x-evledger-timestamp"),
-                    header("x-evledger-signature"),
-                );
-                let accepted = verify_signature(
-                    secret,
-                    &timestamp,
-                    &signature,
-                    &body,
-                    unix_now(),
-                    DEFAULT_TOLERANCE,
-                )
-                .is_ok();
-                let mut response = axum::http::Response::builder();
-                let status = match a.load(Ordering::SeqCst) {
-                    ANSWER_302 => {
-                        response = response.header("location", "/moved");
-                        302
-                    }
-                    ANSWER_503 => 503,
-                    _ if accepted => 200,
-                    _ => 401,
-                };
-                s.lock().expect("seen").push(Seen {
-                    authorization: header("authorization"),
-                    timestamp,
-                    signature,
-                    body: body.to_vec(),
-                    accepted,
-                    status,
-                });
-                response
-                    .status(status)
-                    .body(axum::body::Body::empty())
-                    .expect("response")
-            }
-        };
-        let m = moved.clone();
-        let moved_to = move || {
-            let m = m.clone();
-            async move {
-                m.fetch_add(1, Ordering::SeqCst);
-                axum::http::StatusCode::OK
-            }
-        };
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .expect("bind");
-        let base = format!("127.0.0.1:{}", listener.local_addr().expect("addr").port());
-        let app = axum::Router::new()
-            .route("/hook", axum::routing::post(hook))
-            .route("/moved", axum::routing::any(moved_to));
-        runtime.spawn(async move { axum::serve(listener, app).await });
-        Self {
-            base,
-            seen,
-            moved,
-            answer,
-            _runtime: runtime,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}/hook", self.base)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("seen").clone()
-    }
-
-    /// Deliveries answered 200.
-    fn delivered(&self) -> usize {
-        self.seen().iter().filter(|s| s.status == 200).count()
-    }
-
-    /// POSTs a delivery to `/hook` by hand: the answer's status.
-    fn replay(&self, timestamp: &str, signature: &str, body: &[u8]) -> u16 {
-        anonymous_http()
-            .post(self.url())
-            .header("x-evledger-timestamp", timestamp)
-            .header("x-evledger-signature", signature)
-            .body(body.to_vec())
-            .send()
-            .expect("POST")
-            .status()
-            .as_u16()
-    }
-}
-
 #[test]
 fn webhook_redirect_is_a_failed_delivery_never_delivered() {
     const SECRET: &[u8] = b"redirect-test-secret";
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&dir.path().join("log"));
-    let receiver = Receiver::start(SECRET);
-    receiver.answer.store(ANSWER_302, Ordering::SeqCst);
+    let receiver = Receiver::start(SECRET, Check::Helper);
+    receiver.set_answer(Answer::Redirect);
     create_workflow(&server, dir.path());
     register_and_attach(&server, dir.path(), &receiver.url(), SECRET);
     let (status, body) = server.submit(&workflow_attestation(&TestKey::ed25519(), 0));
@@ -243,30 +71,29 @@ fn webhook_redirect_is_a_failed_delivery_never_delivered() {
 
     // Three attempts answered 302: each a failure, none followed.
     wait_for("three redirected attempts", Duration::from_secs(60), || {
-        receiver.seen().len() >= 3 || receiver.moved.load(Ordering::SeqCst) > 0
+        receiver.seen().len() >= 3 || receiver.moved() > 0
     });
-    let failed = sink_metric(&server, "evledger_sink_failed_total");
+    let failed = sink_metric(&server, SINK, "evledger_sink_failed_total");
     assert!(failed >= 2.0, "failed attempts counted: {failed}");
+    assert_eq!(receiver.moved(), 0, "the sink followed the redirect");
     assert_eq!(
-        receiver.moved.load(Ordering::SeqCst),
-        0,
-        "the sink followed the redirect"
+        sink_metric(&server, SINK, "evledger_sink_delivered_total"),
+        0.0
     );
-    assert_eq!(sink_metric(&server, "evledger_sink_delivered_total"), 0.0);
     let (_, list) = server.get_json("/api/v1/integrations");
     let cursor = &list["integrations"][0]["attachments"][0];
     assert_eq!(cursor["lag"], 1, "the entry is still waiting: {list}");
     wait_for("another failed attempt", Duration::from_secs(60), || {
-        sink_metric(&server, "evledger_sink_failed_total") > failed
+        sink_metric(&server, SINK, "evledger_sink_failed_total") > failed
     });
 
     // The receiver answers 2xx again: the entry is delivered, once.
-    receiver.answer.store(ANSWER_OK, Ordering::SeqCst);
+    receiver.set_answer(Answer::Verdict);
     wait_for("the delivery", Duration::from_secs(60), || {
-        sink_metric(&server, "evledger_sink_delivered_total") >= 1.0
+        sink_metric(&server, SINK, "evledger_sink_delivered_total") >= 1.0
     });
-    assert_eq!(receiver.delivered(), 1, "{:?}", receiver.seen());
-    assert_eq!(receiver.moved.load(Ordering::SeqCst), 0);
+    assert_eq!(receiver.delivered().len(), 1, "{:?}", receiver.seen());
+    assert_eq!(receiver.moved(), 0);
     let (_, list) = server.get_json("/api/v1/integrations");
     assert_eq!(
         list["integrations"][0]["attachments"][0]["lag"], 0,
@@ -279,7 +106,7 @@ fn webhook_signature_covers_the_timestamp_and_stale_ones_are_refused() {
     const SECRET: &[u8] = b"signature-test-secret";
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&dir.path().join("log"));
-    let receiver = Receiver::start(SECRET);
+    let receiver = Receiver::start(SECRET, Check::Helper);
     create_workflow(&server, dir.path());
     register_and_attach(&server, dir.path(), &receiver.url(), SECRET);
     let (status, body) = server.submit(&workflow_attestation(&TestKey::ed25519(), 0));
@@ -349,9 +176,9 @@ fn webhook_url_credentials_are_never_listed_or_logged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("log");
     let server = Server::start(&data_dir);
-    let receiver = Receiver::start(SECRET);
+    let receiver = Receiver::start(SECRET, Check::Helper);
     // Failing first, so failed deliveries are logged (with their URL).
-    receiver.answer.store(ANSWER_503, Ordering::SeqCst);
+    receiver.set_answer(Answer::Unavailable);
     create_workflow(&server, dir.path());
     let url = format!(
         "http://alice:{PASSWORD}@{}/hook?token={TOKEN}",
@@ -369,11 +196,11 @@ fn webhook_url_credentials_are_never_listed_or_logged() {
     let (status, body) = server.submit(&workflow_attestation(&TestKey::ed25519(), 0));
     assert_eq!(status, 201, "{body}");
     wait_for("two failed attempts", Duration::from_secs(60), || {
-        sink_metric(&server, "evledger_sink_failed_total") >= 2.0
+        sink_metric(&server, SINK, "evledger_sink_failed_total") >= 2.0
     });
-    receiver.answer.store(ANSWER_OK, Ordering::SeqCst);
+    receiver.set_answer(Answer::Verdict);
     wait_for("the delivery", Duration::from_secs(60), || {
-        receiver.delivered() >= 1
+        !receiver.delivered().is_empty()
     });
     // The credentials still work: sent as basic auth, never in the path.
     let basic = base64::engine::general_purpose::STANDARD.encode(format!("alice:{PASSWORD}"));
@@ -407,7 +234,7 @@ fn deny_private_refuses_loopback_webhooks_at_registration_and_delivery() {
     const DENY: (&str, &str) = ("EVLEDGER_WEBHOOK_DENY_PRIVATE", "true");
     let dir = tempfile::tempdir().expect("tempdir");
     let data_dir = dir.path().join("log");
-    let receiver = Receiver::start(SECRET);
+    let receiver = Receiver::start(SECRET, Check::Helper);
 
     // Registered while allowed (the default), attached, then the server
     // restarts with the setting on: the sink is not started.
@@ -460,7 +287,10 @@ fn deny_private_refuses_loopback_webhooks_at_registration_and_delivery() {
     assert_eq!(status, 201, "{body}");
     std::thread::sleep(Duration::from_secs(2));
     assert!(receiver.seen().is_empty(), "delivered to loopback");
-    assert_eq!(sink_metric(&server, "evledger_sink_delivered_total"), 0.0);
+    assert_eq!(
+        sink_metric(&server, SINK, "evledger_sink_delivered_total"),
+        0.0
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -569,14 +399,6 @@ fn serve_one(mut stream: TcpStream, mode: &AtomicU8, written: &AtomicU64, upstre
         .as_bytes(),
     );
     let _ = stream.write_all(&body);
-}
-
-fn monitor(log: &str, key: &str, state: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "monitor", "--log", log, "--key", key, "--state", state, "--once",
-    ];
-    args.extend_from_slice(extra);
-    cli(&args)
 }
 
 fn describe(out: &Output) -> String {

@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -151,27 +151,6 @@ fn a_repeated_signature_is_refused() {
     assert_eq!(status, 201, "{body}");
 }
 
-/// The Python of the tools virtualenv (`scripts/setup`), which has securesystemslib.
-fn python() -> PathBuf {
-    let tools = std::env::var("EVLEDGER_TOOLS").map(PathBuf::from).ok();
-    let venv = tools.map(|t| t.join("venv/bin/python3"));
-    let python = venv
-        .filter(|p| p.exists())
-        .unwrap_or_else(|| PathBuf::from("python3"));
-    let probe = Command::new(&python)
-        .args(["-c", "import securesystemslib"])
-        .output()
-        .expect("run python3");
-    assert!(
-        probe.status.success(),
-        "{} cannot import securesystemslib: run scripts/setup and set EVLEDGER_TOOLS \
-         (or put its venv/bin on PATH): {}",
-        python.display(),
-        String::from_utf8_lossy(&probe.stderr)
-    );
-    python
-}
-
 /// Verifies a DSSE envelope with securesystemslib against one public key
 /// (PEM file); returns the key ID securesystemslib computed for the key.
 const SSLIB_VERIFY: &str = r#"
@@ -206,7 +185,7 @@ fn sslib_verify(python: &Path, dir: &Path, name: &str, envelope: &Value, public:
 
 #[test]
 fn evledger_envelopes_verify_with_securesystemslib() {
-    let python = python();
+    let python = python("securesystemslib");
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(&dir.path().join("log"));
     let payload = write_file(dir.path(), "statement.json", &statement("sslib"));
@@ -337,10 +316,6 @@ fn checkpoint_verifier_counts_a_repeated_witness_key_once() {
     assert!(twice.is_err(), "one witness met a quorum of 2: {twice:?}");
 }
 
-fn add_checkpoint_body(old: u64, note: &str) -> Vec<u8> {
-    format!("old {old}\n\n{note}").into_bytes()
-}
-
 /// The evidence records the (stopped) witness at `dir` holds for `origin`.
 fn evidence(dir: &Path, log_vkey: &str, origin: &str) -> Vec<Evidence> {
     let (cosigner, _) =
@@ -359,13 +334,13 @@ fn witness_keeps_bounded_deduplicated_evidence_of_misbehaviour_only() {
     let wdir = dir.path().join("w");
     let witness = Witness::start(&wdir, &[&vkey], "127.0.0.1:0");
     let note5 = signer.sign(5, [5; 32]).expect("sign").note;
-    let (status, _, body) = witness.add_checkpoint(&add_checkpoint_body(0, &note5));
+    let (status, _, body) = witness.add_checkpoint(&add_checkpoint_body(0, &[], &note5));
     assert_eq!(status, 200, "{body}");
 
     // Clients that guess the old size wrong: routine 409s, no evidence.
     let note50 = signer.sign(50, [50; 32]).expect("sign").note;
     for old in (0..41).filter(|old| *old != 5) {
-        let (status, _, body) = witness.add_checkpoint(&add_checkpoint_body(old, &note50));
+        let (status, _, body) = witness.add_checkpoint(&add_checkpoint_body(old, &[], &note50));
         assert_eq!((status, body.as_str()), (409, "5\n"));
     }
     witness.kill();
@@ -381,7 +356,7 @@ fn witness_keeps_bounded_deduplicated_evidence_of_misbehaviour_only() {
     let witness = Witness::start(&wdir, &[&vkey], "127.0.0.1:0");
     let fork = signer.sign(5, [6; 32]).expect("sign").note;
     for _ in 0..10 {
-        let (status, _, body) = witness.add_checkpoint(&add_checkpoint_body(5, &fork));
+        let (status, _, body) = witness.add_checkpoint(&add_checkpoint_body(5, &[], &fork));
         assert_eq!((status, body.as_str()), (409, "5\n"));
     }
     witness.kill();
@@ -407,11 +382,11 @@ fn witness_keeps_bounded_deduplicated_evidence_of_misbehaviour_only() {
     let mut rng = rand::thread_rng();
     for _ in 0..MAX_EVIDENCE_PER_LOG + 10 {
         let fork = signer.sign(5, rng.gen()).expect("sign").note;
-        let (status, _, _) = witness.add_checkpoint(&add_checkpoint_body(5, &fork));
+        let (status, _, _) = witness.add_checkpoint(&add_checkpoint_body(5, &[], &fork));
         assert_eq!(status, 409);
     }
     // The witness still cosigns the honest log.
-    let (status, _, body) = witness.add_checkpoint(&add_checkpoint_body(5, &note5));
+    let (status, _, body) = witness.add_checkpoint(&add_checkpoint_body(5, &[], &note5));
     assert_eq!(status, 200, "{body}");
     // The operator's view, read while the witness runs.
     let wdir_arg = wdir.display().to_string();

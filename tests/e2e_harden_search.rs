@@ -14,16 +14,11 @@ use base64::Engine;
 use common::*;
 use evledger_indexer::search::{MAX_PROOF_HITS, MAX_SCAN_MEMBERS};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 /// Client threads submitting entries.
 const SUBMITTERS: usize = 8;
 /// Pages followed at most for one query.
 const MAX_PAGES: usize = 50;
-
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
 
 /// An in-toto statement about `subject`, made distinct by `n`.
 fn statement_about(subject: &str, n: usize) -> Vec<u8> {
@@ -88,15 +83,6 @@ fn retrieve(server: &Server, query: &Value) -> (u16, Value) {
         .expect("POST retrieve");
     let status = r.status().as_u16();
     (status, r.json().expect("JSON answer"))
-}
-
-fn indexes(answer: &Value) -> Vec<u64> {
-    answer["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|h| h["logIndex"].as_u64().expect("logIndex"))
-        .collect()
 }
 
 /// Follows `query` cursor by cursor; returns every page's answer.

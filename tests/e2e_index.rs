@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -16,19 +15,11 @@ use common::*;
 use evledger_ledger::{leaf_hash, CheckpointVerifier, InclusionProof};
 use rand::Rng;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 /// A redis-server of this test's own, without persistence.
 struct PrivateRedis {
     child: Child,
     port: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 impl PrivateRedis {
@@ -88,10 +79,6 @@ fn serve_with_redis(data: &std::path::Path, redis: &PrivateRedis, prefix: &str) 
     )
 }
 
-fn sha256_hex(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
-}
-
 fn retrieve(server: &Server, query: Value) -> (u16, Value) {
     let r = http()
         .post(format!("{}/api/v1/index/retrieve", server.url))
@@ -100,15 +87,6 @@ fn retrieve(server: &Server, query: Value) -> (u16, Value) {
         .expect("POST retrieve");
     let status = r.status().as_u16();
     (status, r.json().expect("JSON answer"))
-}
-
-fn indexes(answer: &Value) -> Vec<u64> {
-    answer["results"]
-        .as_array()
-        .expect("results")
-        .iter()
-        .map(|r| r["logIndex"].as_u64().unwrap())
-        .collect()
 }
 
 /// Waits until `/readyz` reports the index covers the whole log.
@@ -275,8 +253,9 @@ fn stream_with_disruption(server: &Server, count: usize, at: usize, disrupt: imp
             }
         })
     };
-    let threads: Vec<_> = (0..4).map(run).collect();
+    let mut threads: Vec<_> = (0..4).map(run).collect();
     while done.load(Ordering::Relaxed) < at {
+        fail_if_panicked(&mut threads);
         std::thread::sleep(Duration::from_millis(5));
     }
     disrupt();

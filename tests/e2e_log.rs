@@ -37,7 +37,7 @@ fn submitted_entries_verify_offline_and_online() {
     );
     assert_eq!(first["logIndex"], json!(0));
     let leaf = serde_json::to_vec(&first["entry"]).unwrap();
-    assert_eq!(first["leafHash"], json!(leaf_hash_hex(&leaf)));
+    assert_eq!(first["leafHash"], json!(proof::leaf_hash_hex(&leaf)));
     assert_eq!(first["inclusionProof"]["treeSize"], json!(1));
     let (status, second) = server.submit(&attestation(&TestKey::p256(), "app-2.tar.gz"));
     assert_eq!(status, 201, "{second}");
@@ -178,10 +178,7 @@ fn tiles_and_checkpoint_are_served_at_c2sp_paths() {
 
     let (status, tile) = server.get("/tile/0/000.p/3");
     assert_eq!(status, 200);
-    let expected: Vec<u8> = leaves
-        .iter()
-        .flat_map(|l| hex::decode(leaf_hash_hex(l)).unwrap())
-        .collect();
+    let expected: Vec<u8> = leaves.iter().flat_map(|l| proof::leaf_hash(l)).collect();
     assert_eq!(tile, expected);
     let (status, narrower) = server.get("/tile/0/000.p/2");
     assert_eq!(status, 200);

@@ -49,28 +49,6 @@ fn fetch_document(server: &Server) -> Value {
     r.json().expect("the document is JSON")
 }
 
-/// The Python of the tools virtualenv, which has openapi-spec-validator
-/// (scripts/setup; scripts/test puts its bin first on PATH).
-fn python() -> PathBuf {
-    let venv = std::env::var("EVLEDGER_TOOLS")
-        .map(|t| PathBuf::from(t).join("venv/bin/python3"))
-        .ok()
-        .filter(|p| p.exists());
-    let python = venv.unwrap_or_else(|| PathBuf::from("python3"));
-    let probe = Command::new(&python)
-        .args(["-c", "import openapi_spec_validator"])
-        .output()
-        .expect("run python3");
-    assert!(
-        probe.status.success(),
-        "{} cannot import openapi_spec_validator: run scripts/setup and put its \
-         virtualenv's bin on PATH (or set EVLEDGER_TOOLS): {}",
-        python.display(),
-        String::from_utf8_lossy(&probe.stderr)
-    );
-    python
-}
-
 /// Runs openapi-spec-validator on `document` as OpenAPI 3.1: Ok, or its
 /// complaint.
 fn validate(python: &PathBuf, dir: &std::path::Path, document: &Value) -> Result<(), String> {
@@ -92,7 +70,7 @@ fn validate(python: &PathBuf, dir: &std::path::Path, document: &Value) -> Result
 
 #[test]
 fn the_served_document_validates_as_openapi_3_1() {
-    let python = python();
+    let python = python("openapi_spec_validator");
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(&dir.path().join("data"));
     let document = fetch_document(&server);

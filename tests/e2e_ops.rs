@@ -43,7 +43,7 @@ fn backup_under_write_load_restores_a_ledger_consistent_with_the_live_one() {
     let key = Arc::new(TestKey::ed25519());
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(AtomicU64::new(0));
-    let writers: Vec<_> = (0..4)
+    let mut writers: Vec<_> = (0..4)
         .map(|t| {
             let (key, stop, acked, url) =
                 (key.clone(), stop.clone(), acked.clone(), live.url.clone());
@@ -66,6 +66,7 @@ fn backup_under_write_load_restores_a_ledger_consistent_with_the_live_one() {
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     while acked.load(Ordering::Relaxed) < 200 {
+        fail_if_panicked(&mut writers);
         assert!(Instant::now() < deadline, "writers stalled");
         std::thread::sleep(Duration::from_millis(10));
     }

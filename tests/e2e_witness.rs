@@ -32,14 +32,6 @@ fn note_body(note: &str) -> &str {
     &note[..note.find("\n\n").expect("signed note") + 1]
 }
 
-fn monitor(server_url: &str, key: &str, state: &str, extra: &[&str]) -> Output {
-    let mut args = vec![
-        "monitor", "--log", server_url, "--key", key, "--state", state, "--once",
-    ];
-    args.extend_from_slice(extra);
-    cli(&args)
-}
-
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -91,17 +83,6 @@ fn assert_cosigned(line: &str, witness_vkey: &str, body: &str) {
     public
         .verify(message.as_bytes(), &signature)
         .expect("cosignature verifies");
-}
-
-fn add_checkpoint_body(old: u64, proof: &[[u8; 32]], note: &str) -> Vec<u8> {
-    let mut body = format!("old {old}\n");
-    for hash in proof {
-        body.push_str(&B64.encode(hash));
-        body.push('\n');
-    }
-    body.push('\n');
-    body.push_str(note);
-    body.into_bytes()
 }
 
 fn consistency(server: &Server, first: u64, last: u64) -> Vec<[u8; 32]> {

@@ -1,11 +1,22 @@
 //! Harness of the end-to-end tests: start the real `evledger` binary, talk
-//! to it over HTTP, kill it, run its CLI.
+//! to it over HTTP, kill it, run its CLI. The harnesses of the fan-out
+//! targets and the tests' own proof checker are submodules.
+//!
+//! Every test binary compiles all of it and uses a part: hence no
+//! dead-code warnings here (the allow covers the submodules too).
 #![allow(dead_code)]
 
+pub mod grpc;
+pub mod kafka;
+pub mod proof;
+pub mod webhook;
+
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -375,14 +386,6 @@ pub fn attestation(key: &TestKey, name: &str) -> Value {
     dsse_submission(key, "application/vnd.in-toto+json", &statement(name))
 }
 
-/// RFC 6962 leaf hash, computed independently: SHA-256(0x00 || leaf).
-pub fn leaf_hash_hex(leaf: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update([0u8]);
-    h.update(leaf);
-    hex::encode(h.finalize())
-}
-
 /// Writes `contents` to `dir/name` and returns the path as a string.
 pub fn write_file(dir: &Path, name: &str, contents: &[u8]) -> String {
     let path = dir.join(name);
@@ -482,4 +485,124 @@ pub fn workflow_attestation(key: &TestKey, n: usize) -> Value {
         "application/vnd.in-toto+json",
         &serde_json::to_vec(&statement).expect("json"),
     )
+}
+
+/// SHA-256 of `text`, in hex.
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The log indexes of a retrieve answer's results, in order.
+pub fn indexes(answer: &Value) -> Vec<u64> {
+    answer["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|h| h["logIndex"].as_u64().expect("logIndex"))
+        .collect()
+}
+
+/// Polls `done` every 50 ms; fails the test if it does not hold within
+/// `timeout`.
+pub fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Fails the test at once, with the thread's own panic, if one of
+/// `threads` has ended by panicking; the ones that ended well are joined
+/// and removed. Called from wait loops, so that an assertion failing in a
+/// background thread is not reported later as a timeout (or a hang).
+pub fn fail_if_panicked(threads: &mut Vec<JoinHandle<()>>) {
+    let mut i = 0;
+    while i < threads.len() {
+        if threads[i].is_finished() {
+            if let Err(panic) = threads.remove(i).join() {
+                std::panic::resume_unwind(panic);
+            }
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// A TCP port free on 127.0.0.1 a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
+}
+
+/// The value of metric `name` of sink `sink` (`<integration>/<workflow>`)
+/// in the text of a `/metrics` answer (0 if absent).
+pub fn sink_metric_in(metrics: &str, sink: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}{{sink=\"{sink}\"}} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// The value of metric `name` of sink `sink` on `server` now (0 if absent).
+pub fn sink_metric(server: &Server, sink: &str, name: &str) -> f64 {
+    let (_, metrics) = server.get("/metrics");
+    sink_metric_in(&String::from_utf8_lossy(&metrics), sink, name)
+}
+
+/// `evledger monitor --once` of the log at `log` with verifier key `key`
+/// and state file `state`.
+pub fn monitor(log: &str, key: &str, state: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "monitor", "--log", log, "--key", key, "--state", state, "--once",
+    ];
+    args.extend_from_slice(extra);
+    cli(&args)
+}
+
+/// A witness's add-checkpoint request: the old size, the consistency
+/// proof from it, and the new checkpoint note.
+pub fn add_checkpoint_body(old: u64, proof: &[[u8; 32]], note: &str) -> Vec<u8> {
+    let mut body = format!("old {old}\n");
+    for hash in proof {
+        body.push_str(&B64.encode(hash));
+        body.push('\n');
+    }
+    body.push('\n');
+    body.push_str(note);
+    body.into_bytes()
+}
+
+/// The Python of the tools virtualenv (`scripts/setup`; `$EVLEDGER_TOOLS`,
+/// else `python3` on the PATH), checked to import `module`.
+pub fn python(module: &str) -> PathBuf {
+    let venv = std::env::var("EVLEDGER_TOOLS")
+        .map(|t| PathBuf::from(t).join("venv/bin/python3"))
+        .ok()
+        .filter(|p| p.exists());
+    let python = venv.unwrap_or_else(|| PathBuf::from("python3"));
+    let probe = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .output()
+        .expect("run python3");
+    assert!(
+        probe.status.success(),
+        "{} cannot import {module}: run scripts/setup and set EVLEDGER_TOOLS \
+         (or put its venv/bin on PATH): {}",
+        python.display(),
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    python
 }
