@@ -20,6 +20,7 @@ COPY ledger ledger
 COPY witness witness
 COPY indexer indexer
 COPY reconciler reconciler
+COPY fanout fanout
 COPY evidence evidence
 COPY api api
 COPY cli cli

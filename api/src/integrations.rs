@@ -26,7 +26,6 @@
 //! and a test checks they agree.
 
 use std::future::Future;
-use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -35,30 +34,25 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use evledger_evidence::{Evidence, Secrets};
+use evledger_fanout::targets::{sink_name, AttachmentSettings, Target, TargetError};
+use evledger_fanout::{FanOut, StartAt};
 use evledger_ledger::Ledger;
-use evledger_reconciler::sink::kafka::{self, ClientConfigOf as _, KafkaSettings, KafkaSink};
-use evledger_reconciler::sink::webhook::{self, WebhookSettings, WebhookSink};
-use evledger_reconciler::sink::{FanOut, Filter, Sink, StartAt};
 use serde::{Deserialize, Serialize};
-use tracing::{info, warn};
+use tracing::info;
 use utoipa::ToSchema;
 
-use crate::alert::{self, GrpcSettings, GrpcSink};
 use crate::auth::Admin;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::Path;
 use crate::{blocking, AppState};
 
-/// Secret holding a Kafka SASL password.
-pub const KAFKA_SASL_PASSWORD: &str = "saslPassword";
-/// Secret holding a webhook's HMAC key.
-pub const WEBHOOK_SECRET: &str = "secret";
-
-/// A registered destination with its settings parsed.
-enum Target {
-    Kafka(KafkaSettings),
-    Grpc(GrpcSettings),
-    Webhook(WebhookSettings),
+impl From<TargetError> for ApiError {
+    fn from(e: TargetError) -> Self {
+        match e {
+            TargetError::Invalid(message) => invalid(message),
+            TargetError::Unreachable(message) => unreachable_target(message),
+        }
+    }
 }
 
 fn invalid(message: impl Into<String>) -> ApiError {
@@ -71,183 +65,6 @@ fn unreachable_target(message: impl Into<String>) -> ApiError {
         "integration_unreachable",
         message,
     )
-}
-
-fn settings_of<T: serde::de::DeserializeOwned>(
-    kind: &str,
-    settings: &serde_json::Value,
-) -> Result<T, ApiError> {
-    serde_json::from_value(settings.clone()).map_err(|e| invalid(format!("{kind} settings: {e}")))
-}
-
-impl Target {
-    /// Parses and checks `settings` of `kind` together with `secrets`.
-    fn parse(
-        kind: &str,
-        settings: &serde_json::Value,
-        secrets: &Secrets,
-    ) -> Result<Self, ApiError> {
-        let allowed: &[&str] = match kind {
-            "kafka" => &[KAFKA_SASL_PASSWORD],
-            "grpc" => &[alert::secret::TOKEN, alert::secret::CLIENT_KEY],
-            "webhook" => &[WEBHOOK_SECRET],
-            other => {
-                return Err(invalid(format!(
-                    "kind {other:?} is not kafka, grpc or webhook"
-                )))
-            }
-        };
-        if let Some(name) = secrets.0.keys().find(|k| !allowed.contains(&k.as_str())) {
-            return Err(invalid(format!(
-                "{kind} takes the secrets {}; not {name:?}",
-                allowed.join(", ")
-            )));
-        }
-        let target = match kind {
-            "kafka" => {
-                let s: KafkaSettings = settings_of(kind, settings)?;
-                s.validate(secrets.get(KAFKA_SASL_PASSWORD))
-                    .map_err(invalid)?;
-                Self::Kafka(s)
-            }
-            "grpc" => {
-                let s: GrpcSettings = settings_of(kind, settings)?;
-                alert::endpoint(&s, secrets.get(alert::secret::CLIENT_KEY)).map_err(invalid)?;
-                Self::Grpc(s)
-            }
-            _ => {
-                let s: WebhookSettings = settings_of(kind, settings)?;
-                webhook::parse_url(&s.url).map_err(invalid)?;
-                if secrets.get(WEBHOOK_SECRET).is_none_or(str::is_empty) {
-                    return Err(invalid(
-                        "a webhook needs the secret \"secret\" (the HMAC key)",
-                    ));
-                }
-                Self::Webhook(s)
-            }
-        };
-        Ok(target)
-    }
-
-    /// Reaches the destination once.
-    async fn probe(&self, secrets: &Secrets) -> Result<(), ApiError> {
-        let result = match self {
-            Self::Kafka(s) => kafka::probe(s.client_config(secrets.get(KAFKA_SASL_PASSWORD))).await,
-            Self::Grpc(s) => match alert::endpoint(s, secrets.get(alert::secret::CLIENT_KEY)) {
-                Ok(endpoint) => alert::probe(&endpoint).await,
-                Err(e) => Err(e),
-            },
-            Self::Webhook(s) => match webhook::parse_url(&s.url) {
-                Ok(url) => webhook::probe(&url).await,
-                Err(e) => Err(e),
-            },
-        };
-        result.map_err(unreachable_target)
-    }
-
-    /// The sink of an attachment.
-    fn sink(
-        &self,
-        secrets: &Secrets,
-        settings: &AttachmentSettings,
-        ledger: &Ledger,
-    ) -> Result<Arc<dyn Sink>, String> {
-        let sink: Arc<dyn Sink> = match self {
-            Self::Kafka(s) => Arc::new(KafkaSink::new(
-                s,
-                secrets.get(KAFKA_SASL_PASSWORD),
-                &s.topic(settings.topic.as_deref()),
-            )?),
-            Self::Grpc(s) => Arc::new(GrpcSink::new(
-                &alert::endpoint(s, secrets.get(alert::secret::CLIENT_KEY))?,
-                secrets.get(alert::secret::TOKEN),
-                ledger.clone(),
-            )?),
-            Self::Webhook(s) => Arc::new(WebhookSink::new(
-                &s.url,
-                secrets.get(WEBHOOK_SECRET).unwrap_or_default().as_bytes(),
-            )?),
-        };
-        Ok(sink)
-    }
-}
-
-/// What an attachment stores besides its workflow.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct AttachmentSettings {
-    /// Kafka topic (default: the integration's default topic).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    topic: Option<String>,
-    /// Only entries of these kinds.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    kinds: Vec<String>,
-    /// Only entries with these predicate types.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    predicate_types: Vec<String>,
-}
-
-impl AttachmentSettings {
-    fn filter(&self, workflow: &str) -> Filter {
-        Filter {
-            kinds: self.kinds.clone(),
-            predicate_types: self.predicate_types.clone(),
-            workflows: vec![workflow.to_string()],
-        }
-    }
-}
-
-/// The name of the sink of an attachment.
-pub fn sink_name(integration: &str, workflow: &str) -> String {
-    format!("{integration}/{workflow}")
-}
-
-/// Starts the sink of every stored attachment; one that cannot be built
-/// (settings a newer version refuses, say) is logged and skipped.
-///
-/// # Errors
-///
-/// Storage errors.
-pub fn start_attached(
-    evidence: &Evidence,
-    fanout: &FanOut,
-    ledger: &Ledger,
-) -> Result<usize, ApiError> {
-    let mut started = 0;
-    for attachment in evidence.attachments(None)? {
-        match attachment_sink(evidence, &attachment, ledger) {
-            Ok((sink, filter)) => {
-                fanout.start(
-                    &sink_name(&attachment.integration, &attachment.workflow),
-                    sink,
-                    filter,
-                );
-                started += 1;
-            }
-            Err(e) => warn!(
-                integration = %attachment.integration,
-                workflow = %attachment.workflow,
-                error = %e.message,
-                "attachment not started"
-            ),
-        }
-    }
-    Ok(started)
-}
-
-fn attachment_sink(
-    evidence: &Evidence,
-    attachment: &evledger_evidence::Attachment,
-    ledger: &Ledger,
-) -> Result<(Arc<dyn Sink>, Filter), ApiError> {
-    let integration = evidence.integration(&attachment.integration)?;
-    let secrets = evidence.integration_secrets(&integration.name)?;
-    let target = Target::parse(&integration.kind, &integration.settings, &secrets)?;
-    let settings: AttachmentSettings = settings_of("attachment", &attachment.settings)?;
-    let sink = target
-        .sink(&secrets, &settings, ledger)
-        .map_err(ApiError::internal)?;
-    Ok((sink, settings.filter(&attachment.workflow)))
 }
 
 fn fanout(state: &AppState) -> Result<&FanOut, ApiError> {
@@ -684,9 +501,7 @@ pub(crate) async fn attach(
         kinds: new.kinds,
         predicate_types: new.predicate_types,
     };
-    if let Some(topic) = &settings.topic {
-        kafka::validate_topic(topic).map_err(invalid)?;
-    }
+    settings.validate()?;
     let (workflow, from) = (new.workflow, new.from);
     to_the_end(attach_now(state, fanout, name, workflow, from, settings)).await
 }
@@ -720,19 +535,8 @@ async fn attach_now(
         .await?
     };
     let target = Target::parse(&integration.kind, &integration.settings, &secrets)?;
-    if let Target::Kafka(s) = &target {
-        let topic = s.topic(settings.topic.as_deref());
-        kafka::ensure_topic(
-            &s.client_config(secrets.get(KAFKA_SASL_PASSWORD)),
-            &topic,
-            1,
-        )
-        .await
-        .map_err(unreachable_target)?;
-    }
-    let sink = target
-        .sink(&secrets, &settings, state.ledger())
-        .map_err(invalid)?;
+    target.prepare(&secrets, &settings).await?;
+    let sink = target.sink(&secrets, &settings, state.ledger())?;
     let sink_name = sink_name(&name, &workflow);
     let start = match from {
         StartFrom::Now => StartAt::Now,

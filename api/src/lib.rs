@@ -6,7 +6,6 @@
 //! route is registered in [`routes`], which yields the router and its
 //! OpenAPI document ([`openapi`]) together.
 
-pub mod alert;
 mod auth;
 mod backup;
 mod cas;
@@ -30,9 +29,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::{Json, Router};
 use evledger_evidence::Evidence;
+use evledger_fanout::FanOut;
 use evledger_indexer::AnyStore;
 use evledger_ledger::{Ledger, SignedCheckpoint};
-use evledger_reconciler::sink::FanOut;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Serialize;
 use tokio::sync::watch;
@@ -118,7 +117,8 @@ impl AppState {
     ///
     /// Storage errors while reading the attachments.
     pub fn run_fanout(&self, fanout: FanOut) -> Result<usize, error::ApiError> {
-        let started = integrations::start_attached(self.evidence(), &fanout, self.ledger())?;
+        let started =
+            evledger_fanout::targets::start_attached(self.evidence(), &fanout, self.ledger())?;
         let _ = self.inner.fanout.set(fanout);
         Ok(started)
     }

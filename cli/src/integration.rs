@@ -428,13 +428,13 @@ pub fn alert_receiver(args: AlertReceiverArgs) -> anyhow::Result<()> {
     if let Some(ca) = &args.client_ca {
         tls = tls.client_ca_root(tonic::transport::Certificate::from_pem(read(ca)?));
     }
-    let print = Arc::new(|event: evledger_api::alert::ReceivedEvent| {
+    let print = Arc::new(|event: evledger_fanout::alert::ReceivedEvent| {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{}", serde_json::to_string(&event).unwrap_or_default());
         let _ = out.flush();
     });
-    let receiver = evledger_api::alert::AlertReceiver::new(&args.log_key, token, print)
+    let receiver = evledger_fanout::alert::AlertReceiver::new(&args.log_key, token, print)
         .map_err(|e| anyhow::anyhow!("--log-key: {e}"))?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

@@ -188,7 +188,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     let fanout = args
         .fanout
-        .then(|| evledger_reconciler::sink::FanOut::new(ledger.clone()));
+        .then(|| evledger_fanout::FanOut::new(ledger.clone()));
     if let Some(fanout) = &fanout {
         let started = state
             .run_fanout(fanout.clone())

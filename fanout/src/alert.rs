@@ -12,9 +12,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::{one_by_one, BoxFuture, EntryEvent, Sink, SinkFailure};
 use evledger_fanout_wire::alert::{verify_request, RefusedRequest};
 use evledger_ledger::{CheckpointVerifier, Ledger};
-use evledger_reconciler::sink::{one_by_one, BoxFuture, EntryEvent, Sink, SinkFailure};
 use prost::Message;
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
@@ -86,12 +86,12 @@ pub async fn probe(endpoint: &Endpoint) -> Result<(), String> {
 /// The protobuf form of an event.
 pub fn to_proto(event: &EntryEvent) -> proto::Event {
     proto::Event {
-        spec_version: evledger_reconciler::sink::event::SPEC_VERSION.into(),
-        r#type: evledger_reconciler::sink::event::EVENT_TYPE.into(),
+        spec_version: crate::event::SPEC_VERSION.into(),
+        r#type: crate::event::EVENT_TYPE.into(),
         id: event.id(),
         source: event.origin.to_string(),
         subject: event.workflow.clone().unwrap_or_default(),
-        data_content_type: evledger_reconciler::sink::event::DATA_CONTENT_TYPE.into(),
+        data_content_type: crate::event::DATA_CONTENT_TYPE.into(),
         data: Some(proto::EntryData {
             log_index: event.log_index,
             leaf_hash: event.leaf_hash.to_vec(),

@@ -18,8 +18,8 @@ use rdkafka::producer::{BaseProducer, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 use tracing::warn;
 
-use super::event::{DATA_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE};
-use super::{BoxFuture, EntryEvent, Sink, SinkFailure};
+use crate::event::{DATA_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE};
+use crate::{BoxFuture, EntryEvent, Sink, SinkFailure};
 pub use evledger_fanout_wire::kafka::{
     validate_topic, KafkaSettings, Mode, DEFAULT_TOPIC, MESSAGE_TIMEOUT,
 };

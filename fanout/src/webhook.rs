@@ -50,8 +50,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::Url;
 
-use super::event::STRUCTURED_CONTENT_TYPE;
-use super::{one_by_one, BoxFuture, EntryEvent, Sink, SinkFailure};
+use crate::event::STRUCTURED_CONTENT_TYPE;
+use crate::{one_by_one, BoxFuture, EntryEvent, Sink, SinkFailure};
 pub use evledger_fanout_wire::webhook::{
     is_non_public, literal_ip, parse_url, parse_url_with, redact, redact_url, signature,
     verify_signature, NetworkPolicy, SignatureError, WebhookSettings, DEFAULT_TOLERANCE,

@@ -5,10 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use evledger_fanout::{BoxFuture, EntryEvent, FanOut, Filter, Sink, SinkFailure, StartAt};
 use evledger_ledger::{BatchPolicy, Ledger, LedgerConfig, LogSigner};
-use evledger_reconciler::sink::{
-    BoxFuture, EntryEvent, FanOut, Filter, Sink, SinkFailure, StartAt,
-};
 
 fn open(dir: &std::path::Path) -> Ledger {
     let (signer, _) = LogSigner::generate("example.com/sink-test").expect("key");

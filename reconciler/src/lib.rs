@@ -1,7 +1,9 @@
-//! The reconciler: tails the log from the index's cursor and writes the
-//! index, so that the index is always a function of the log.
+//! Following the log: the one tailing mechanism ([`follow::Follower`]),
+//! and the search index as its consumer ([`Reconciler`]), so that the index
+//! is always a function of the log. Fan-out sinks (`evledger-fanout`) are
+//! the follower's other consumers.
 //!
-//! Each step reads a batch of entries after the cursor, computes their index
+//! Each batch of the index reads a batch of entries after the cursor, computes their index
 //! keys, and hands the store the members AND the new cursor (index and leaf
 //! hash of the batch's last entry) to write in one atomic step. What a crash
 //! leaves behind:
@@ -15,7 +17,7 @@
 //! leaf hash differs from the log's entry at that index belongs to another
 //! log: the reconciler refuses to touch it.
 
-pub mod sink;
+pub mod follow;
 pub mod source;
 pub mod tlog_client;
 pub mod verify;
@@ -29,6 +31,9 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use follow::{Backoff, Consumer, Follower};
+
+pub use follow::IDLE_RECHECK;
 pub use source::{LocalLog, LogSource, RemoteLog};
 pub use tlog_client::TlogClient;
 
@@ -79,9 +84,10 @@ impl ReconcileError {
     }
 }
 
-/// Tails a log into an index store.
+/// Follows a log into an index store: the [`Follower`] with an index
+/// writer as its consumer.
 pub struct Reconciler<S, I> {
-    source: S,
+    follower: Follower<S>,
     store: I,
     batch: usize,
     indexed: watch::Sender<u64>,
@@ -92,7 +98,7 @@ impl<S: LogSource, I: IndexStore> Reconciler<S, I> {
     pub fn new(source: S, store: I) -> Self {
         let (indexed, _) = watch::channel(0);
         Self {
-            source,
+            follower: Follower::new(source),
             store,
             batch: DEFAULT_BATCH,
             indexed,
@@ -117,9 +123,58 @@ impl<S: LogSource, I: IndexStore> Reconciler<S, I> {
 
     /// The source.
     pub fn source(&self) -> &S {
-        &self.source
+        self.follower.source()
     }
 
+    fn writer(&self) -> IndexWriter<'_, S, I> {
+        IndexWriter {
+            source: self.follower.source(),
+            store: &self.store,
+            batch: self.batch,
+            indexed: &self.indexed,
+            written: None,
+        }
+    }
+
+    /// Indexes everything the log has now; returns the entries covered.
+    /// `progress(done, total)` is called after every write.
+    ///
+    /// # Errors
+    ///
+    /// Any [`ReconcileError`]; nothing is written past a failure.
+    pub async fn catch_up(
+        &self,
+        progress: &(dyn Fn(u64, u64) + Sync),
+    ) -> Result<u64, ReconcileError> {
+        self.follower.catch_up(&mut self.writer(), progress).await
+    }
+
+    /// Follows the log until `stop` turns true: catches up, waits for the log
+    /// to grow, again. Transient failures (Redis down, log unreachable) are
+    /// retried with backoff; a foreign or untrusted index ends the run.
+    ///
+    /// # Errors
+    ///
+    /// The first non-transient [`ReconcileError`].
+    pub async fn run(&self, stop: watch::Receiver<bool>) -> Result<(), ReconcileError> {
+        self.follower.run(&mut self.writer(), stop).await
+    }
+}
+
+/// The index as a consumer of the log: its position is the cursor stored
+/// in the index, written in the same atomic step as each batch's members.
+struct IndexWriter<'a, S, I> {
+    source: &'a S,
+    store: &'a I,
+    batch: usize,
+    indexed: &'a watch::Sender<u64>,
+    /// The cursor as last read or written: the expected value of the next
+    /// write, so that a flush between two batches fails the write instead
+    /// of leaving a cursor over a hole.
+    written: Option<Cursor>,
+}
+
+impl<S: LogSource, I: IndexStore> IndexWriter<'_, S, I> {
     /// The stored cursor, checked to belong to this log (`None`: rebuild
     /// from entry 0).
     async fn resume_point(&self, size: u64) -> Result<Option<Cursor>, ReconcileError> {
@@ -155,92 +210,71 @@ impl<S: LogSource, I: IndexStore> Reconciler<S, I> {
         }
         Ok(Some(cursor))
     }
+}
 
-    /// Indexes everything the log has now; returns the entries covered.
-    /// `progress(done, total)` is called after every write.
-    ///
-    /// # Errors
-    ///
-    /// Any [`ReconcileError`]; nothing is written past a failure.
-    pub async fn catch_up(
-        &self,
-        progress: &(dyn Fn(u64, u64) + Sync),
-    ) -> Result<u64, ReconcileError> {
-        let size = self.source.size().await?;
-        let mut written = self.resume_point(size).await?;
-        let mut next = written.map_or(0, |c| c.indexed_size());
-        self.indexed.send_replace(next);
-        metrics::gauge!("evledger_index_lag").set(size.saturating_sub(next) as f64);
-        while next < size {
-            let want = usize::try_from(size - next)
-                .unwrap_or(usize::MAX)
-                .min(self.batch);
-            let leaves = self.source.leaves(next, want).await?;
-            let Some(last) = leaves.last() else {
-                return Err(ReconcileError::Log(format!("no entries at {next}")));
-            };
-            let cursor = Cursor {
-                index: next + leaves.len() as u64 - 1,
-                leaf_hash: leaf_hash(last),
-            };
-            let first = next;
-            let entries = tokio::task::spawn_blocking(move || {
-                leaves
-                    .iter()
-                    .enumerate()
-                    .map(|(i, leaf)| IndexedEntry {
-                        index: first + i as u64,
-                        keys: index_keys(leaf),
-                    })
-                    .collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|e| ReconcileError::Log(e.to_string()))?;
-            // The commit point: members and cursor together, only if the
-            // cursor is still the one written last.
-            self.store.apply(&entries, written, cursor).await?;
-            written = Some(cursor);
-            next = cursor.indexed_size();
-            self.indexed.send_replace(next);
-            metrics::counter!("evledger_index_entries_total").increment(entries.len() as u64);
-            metrics::gauge!("evledger_index_lag").set(size.saturating_sub(next) as f64);
-            progress(next, size);
-        }
-        Ok(next)
+impl<S: LogSource, I: IndexStore> Consumer for IndexWriter<'_, S, I> {
+    type Error = ReconcileError;
+
+    fn batch(&self) -> usize {
+        self.batch
     }
 
-    /// Follows the log until `stop` turns true: catches up, waits for the log
-    /// to grow, again. Transient failures (Redis down, log unreachable) are
-    /// retried with backoff; a foreign or untrusted index ends the run.
-    ///
-    /// # Errors
-    ///
-    /// The first non-transient [`ReconcileError`].
-    pub async fn run(&self, mut stop: watch::Receiver<bool>) -> Result<(), ReconcileError> {
-        let mut backoff = Duration::from_millis(50);
-        loop {
-            if *stop.borrow() {
-                return Ok(());
-            }
-            match self.catch_up(&|_, _| {}).await {
-                Ok(size) => {
-                    backoff = Duration::from_millis(50);
-                    tokio::select! {
-                        () = self.source.wait_beyond(size, Duration::from_secs(1)) => {}
-                        _ = stop.changed() => {}
-                    }
-                }
-                Err(e) if e.is_transient() => {
-                    metrics::counter!("evledger_index_errors_total").increment(1);
-                    warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "reconcile failed; retrying");
-                    tokio::select! {
-                        () = tokio::time::sleep(backoff) => {}
-                        _ = stop.changed() => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => return Err(e),
-            }
-        }
+    fn backoff(&self) -> Backoff {
+        Backoff::new(Duration::from_millis(50), Duration::from_secs(5))
+    }
+
+    async fn resume(&mut self, size: u64) -> Result<u64, ReconcileError> {
+        self.written = self.resume_point(size).await?;
+        let position = self.written.map_or(0, |c| c.indexed_size());
+        self.indexed.send_replace(position);
+        Ok(position)
+    }
+
+    async fn consume(
+        &mut self,
+        from: u64,
+        leaves: Vec<Vec<u8>>,
+        _size: u64,
+    ) -> Result<u64, ReconcileError> {
+        let Some(last) = leaves.last() else {
+            return Ok(from);
+        };
+        let cursor = Cursor {
+            index: from + leaves.len() as u64 - 1,
+            leaf_hash: leaf_hash(last),
+        };
+        let entries = tokio::task::spawn_blocking(move || {
+            leaves
+                .iter()
+                .enumerate()
+                .map(|(i, leaf)| IndexedEntry {
+                    index: from + i as u64,
+                    keys: index_keys(leaf),
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| ReconcileError::Log(e.to_string()))?;
+        // The commit point: members and cursor together, only if the
+        // cursor is still the one written last.
+        self.store.apply(&entries, self.written, cursor).await?;
+        self.written = Some(cursor);
+        let position = cursor.indexed_size();
+        self.indexed.send_replace(position);
+        metrics::counter!("evledger_index_entries_total").increment(entries.len() as u64);
+        Ok(position)
+    }
+
+    fn is_transient(&self, error: &ReconcileError) -> bool {
+        error.is_transient()
+    }
+
+    fn observe(&self, position: u64, size: u64) {
+        metrics::gauge!("evledger_index_lag").set(size.saturating_sub(position) as f64);
+    }
+
+    fn retrying(&self, error: &ReconcileError, delay: Duration) {
+        metrics::counter!("evledger_index_errors_total").increment(1);
+        warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "reconcile failed; retrying");
     }
 }

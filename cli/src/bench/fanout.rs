@@ -185,7 +185,7 @@ async fn baseline(
 ) -> anyhow::Result<(Vec<Duration>, f64)> {
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", bootstrap);
-    evledger_reconciler::sink::kafka::ensure_topic(&config, topic, 1)
+    evledger_fanout::kafka::ensure_topic(&config, topic, 1)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
     let producer: rdkafka::producer::FutureProducer = config
