@@ -173,6 +173,17 @@ fn check_entry_response(
         .as_str()
         .context("response has no checkpoint")?;
     let checkpoint = verifier.verify(note.as_bytes()).context("checkpoint")?;
+    let (index, hash) = check_entry_against(&checkpoint, response)?;
+    Ok((index, hash, checkpoint))
+}
+
+/// Checks an entry response against its checkpoint, already verified: the
+/// entry's leaf hash, and the inclusion proof against the checkpoint's root.
+/// Returns the entry's log index and leaf hash.
+pub(crate) fn check_entry_against(
+    checkpoint: &SignedCheckpoint,
+    response: &Value,
+) -> anyhow::Result<(u64, [u8; 32])> {
     let leaf = canonical_json(&response["entry"]).context("entry")?;
     let hash = leaf_hash(&leaf);
     if !response["leafHash"].is_null() {
@@ -208,7 +219,7 @@ fn check_entry_response(
     }
     .verify(&hash)
     .context("inclusion proof")?;
-    Ok((index, hash, checkpoint))
+    Ok((index, hash))
 }
 
 fn inclusion(args: InclusionArgs) -> anyhow::Result<()> {

@@ -30,6 +30,11 @@ pub(super) fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
 }
 
 impl Summary {
+    /// Wall-clock time of the run.
+    pub(super) fn elapsed(&self) -> Duration {
+        self.elapsed
+    }
+
     fn percentile(&self, p: f64) -> f64 {
         percentile_ms(&self.latencies, p)
     }
@@ -148,6 +153,32 @@ where
     summary.elapsed = started.elapsed();
     progress.abort();
     summary
+}
+
+/// CPU seconds (user and system) process `pid` has used so far, from
+/// `/proc/<pid>/stat`.
+pub(super) fn process_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    // Linux reports these times in USER_HZ, which is 100 on every
+    // architecture it supports (sysconf(_SC_CLK_TCK)).
+    const USER_HZ: f64 = 100.0;
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    // The command name (field 2) is in parentheses and may hold spaces:
+    // the fields after its closing parenthesis start at field 3 (state).
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .with_context(|| format!("{path} has no command name"))?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 (utime) and 15 (stime), counted from 1.
+    let ticks = |n: usize| -> anyhow::Result<f64> {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .map(|t| t as f64 / USER_HZ)
+            .with_context(|| format!("{path} has no field {n}"))
+    };
+    Ok(ticks(14)? + ticks(15)?)
 }
 
 pub(super) fn http_client(clients: usize) -> anyhow::Result<reqwest::Client> {
