@@ -30,12 +30,14 @@
 //!   signature ([`PublicKey::keyid`]), so in-toto's reference library can
 //!   verify the logged envelope with the signer's key.
 
+use std::sync::Arc;
+
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::intoto::{Statement, IN_TOTO_PAYLOAD_TYPE};
-use super::keys::PublicKey;
+use super::keys::{KnownKey, PublicKey};
 use super::EntryError;
 
 /// Most signatures (and verifiers) one envelope may carry.
@@ -114,11 +116,11 @@ fn decode_base64(field: &str, value: &str) -> Result<Vec<u8>, EntryError> {
 }
 
 /// Parses the PEM verifiers, naming the first bad one.
-fn parse_keys(verifiers: &[String]) -> Result<Vec<PublicKey>, EntryError> {
+fn parse_keys(verifiers: &[String]) -> Result<Vec<Arc<KnownKey>>, EntryError> {
     verifiers
         .iter()
         .enumerate()
-        .map(|(i, pem)| PublicKey::from_pem(pem).ok_or(EntryError::BadKey(i)))
+        .map(|(i, pem)| KnownKey::parse(pem).ok_or(EntryError::BadKey(i)))
         .collect()
 }
 
@@ -131,7 +133,10 @@ impl DsseEntry {
     /// [`EntryError`] if the spec cannot be decoded.
     pub fn logged(spec: DsseSpec) -> Result<Self, EntryError> {
         let payload = decode_base64("spec.envelope.payload", &spec.envelope.payload)?;
-        let keys = parse_keys(&spec.verifiers)?;
+        let keys = parse_keys(&spec.verifiers)?
+            .iter()
+            .map(|known| known.key.clone())
+            .collect();
         let statement = if spec.envelope.payload_type == IN_TOTO_PAYLOAD_TYPE {
             Statement::parse(&payload).ok()
         } else {
@@ -180,7 +185,7 @@ impl DsseEntry {
             let verified = keys
                 .iter()
                 .enumerate()
-                .find_map(|(k, key)| key.verify_canonical(&message, &sig).map(|c| (k, c)));
+                .find_map(|(k, known)| known.key.verify_canonical(&message, &sig).map(|c| (k, c)));
             let Some((k, canonical)) = verified else {
                 return Err(EntryError::SignatureInvalid(i));
             };
@@ -194,20 +199,22 @@ impl DsseEntry {
         }
         // Every verifier signed once: pair each with its signature, in PEM order.
         let mut pairs = Vec::with_capacity(keys.len());
-        for (k, (key, sig)) in keys.into_iter().zip(signed).enumerate() {
+        for (k, (known, sig)) in keys.into_iter().zip(signed).enumerate() {
             let sig = sig.ok_or(EntryError::UnusedVerifier(k))?;
-            pairs.push((key.to_pem(), key, sig));
+            pairs.push((known, sig));
         }
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        pairs.sort_by(|a, b| a.0.pem.cmp(&b.0.pem));
         let signatures = pairs
             .iter()
-            .map(|(_, key, sig)| EnvelopeSignature {
-                keyid: Some(key.keyid()),
+            .map(|(known, sig)| EnvelopeSignature {
+                keyid: Some(known.keyid.clone()),
                 sig: STANDARD.encode(sig),
             })
             .collect();
-        let (verifiers, keys): (Vec<String>, Vec<PublicKey>) =
-            pairs.into_iter().map(|(pem, key, _)| (pem, key)).unzip();
+        let (verifiers, keys): (Vec<String>, Vec<PublicKey>) = pairs
+            .into_iter()
+            .map(|(known, _)| (known.pem.clone(), known.key.clone()))
+            .unzip();
 
         let statement = if envelope.payload_type == IN_TOTO_PAYLOAD_TYPE {
             Some(Statement::parse(&payload).map_err(EntryError::Statement)?)

@@ -7,12 +7,66 @@
 //! -----END PUBLIC KEY-----
 //! ```
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
+
 use ed25519_dalek::pkcs8::{DecodePublicKey, EncodePublicKey};
 use p256::pkcs8::LineEnding;
 use sha2::{Digest, Sha256};
 
 /// Largest PEM key accepted.
 pub const MAX_PEM_SIZE: usize = 4096;
+
+/// Most PEM texts [`KnownKey::parse`] keeps parsed; when full it starts
+/// over. A few thousand signers' keys, a few MiB at most.
+pub const KEY_CACHE_CAPACITY: usize = 4096;
+
+/// A verifier key and the encodings an entry logs for it, computed once.
+#[derive(Debug, Clone)]
+pub struct KnownKey {
+    /// The key.
+    pub key: PublicKey,
+    /// Its canonical PEM ([`PublicKey::to_pem`]).
+    pub pem: String,
+    /// Its securesystemslib key ID ([`PublicKey::keyid`]).
+    pub keyid: String,
+}
+
+/// Keys already parsed, by the exact PEM text they were parsed from.
+/// Parsing is a pure function of that text (a valid text always gives the
+/// same key, an invalid one is never kept), so an answer from here is the
+/// answer parsing would give: a CI signer's key is decoded, and its curve
+/// point decompressed, once instead of at every push and every indexing.
+static KNOWN_KEYS: LazyLock<RwLock<HashMap<Box<str>, Arc<KnownKey>>>> =
+    LazyLock::new(RwLock::default);
+
+impl KnownKey {
+    /// [`PublicKey::from_pem`] with its logged encodings, parsed once per
+    /// PEM text (up to [`KEY_CACHE_CAPACITY`] texts).
+    pub fn parse(pem: &str) -> Option<Arc<Self>> {
+        if let Some(known) = read_known().get(pem) {
+            return Some(known.clone());
+        }
+        let key = PublicKey::from_pem(pem)?;
+        let known = Arc::new(Self {
+            pem: key.to_pem(),
+            keyid: key.keyid(),
+            key,
+        });
+        let mut cache = KNOWN_KEYS.write().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= KEY_CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(pem.into(), known.clone());
+        Some(known)
+    }
+}
+
+fn read_known() -> std::sync::RwLockReadGuard<'static, HashMap<Box<str>, Arc<KnownKey>>> {
+    // The map is whole whatever panicked while holding the lock: every
+    // change to it is one insert or one clear.
+    KNOWN_KEYS.read().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A signature-verifying public key.
 #[derive(Debug, Clone)]
@@ -125,6 +179,26 @@ mod tests {
         for (pem, keyid) in VECTORS {
             let key = PublicKey::from_pem(pem).expect("test key");
             assert_eq!(key.keyid(), *keyid, "{pem}");
+        }
+    }
+
+    #[test]
+    fn a_known_key_is_what_parsing_its_text_gives() {
+        for (pem, keyid) in VECTORS {
+            for _ in 0..2 {
+                let known = KnownKey::parse(pem).expect("test key");
+                let parsed = PublicKey::from_pem(pem).expect("test key");
+                assert_eq!(known.keyid, *keyid);
+                assert_eq!(known.pem, parsed.to_pem());
+                assert_eq!(known.key.to_der(), parsed.to_der());
+            }
+        }
+        // A text that is no key is refused every time, never remembered.
+        for _ in 0..2 {
+            assert!(KnownKey::parse(
+                "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+            )
+            .is_none());
         }
     }
 

@@ -5,7 +5,9 @@
 //! (Go's sumdb/tlog numbering). Only levels 0, 8, 16, ... are stored, in
 //! tiles of 256 hashes; a node at a level in between is recomputed from the
 //! up to 128 hashes of its tile that lie below it. A proof or root therefore
-//! reads O(log n) tiles and never holds more than that in memory.
+//! reads O(log n) tiles and never holds more than that in memory, beyond
+//! the nodes of full committed tiles, which are computed once and kept
+//! (bounded, [`crate::tile_nodes`]).
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -13,6 +15,7 @@ use std::collections::HashMap;
 use tlog_tiles::{Hash, HashReader, Tile};
 
 use crate::store::Store;
+use crate::tile_nodes::{self, NodeCache, TileNodes};
 use crate::tiles::{HASH_SIZE, TILE_HEIGHT};
 use crate::LedgerError;
 
@@ -27,11 +30,20 @@ pub(crate) type TileMap = HashMap<TileKey, Vec<u8>>;
 pub(crate) trait CommittedTiles {
     /// The committed hashes of tile `key`, full or the current right edge.
     fn committed_tile(&self, key: TileKey) -> Result<Option<Vec<u8>>, LedgerError>;
+
+    /// Where the nodes of full committed tiles are kept, if anywhere.
+    fn node_cache(&self) -> Option<&NodeCache> {
+        None
+    }
 }
 
 impl CommittedTiles for Store {
     fn committed_tile(&self, key: TileKey) -> Result<Option<Vec<u8>>, LedgerError> {
         self.tile(key.0, key.1)
+    }
+
+    fn node_cache(&self) -> Option<&NodeCache> {
+        Some(self.nodes())
     }
 }
 
@@ -64,6 +76,7 @@ impl<C: CommittedTiles + ?Sized> HashReader for TileHashes<'_, C> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
         // Proofs ask for a few hashes of the same tile; read each tile once.
         let mut loaded: TileMap = HashMap::new();
+        let cache = self.committed.node_cache();
         let mut out = Vec::with_capacity(indexes.len());
         for &index in indexes {
             let tile = Tile::from_index(TILE_HEIGHT, index);
@@ -71,12 +84,21 @@ impl<C: CommittedTiles + ?Sized> HashReader for TileHashes<'_, C> {
             let data: &[u8] = match self.layers.iter().find_map(|layer| layer.get(&key)) {
                 Some(data) => data,
                 None => {
+                    // A full committed tile: its nodes, computed once.
+                    if let Some(nodes) = cache.and_then(|c| c.get(key)) {
+                        out.push(Hash(kept_node(&nodes, index)?));
+                        continue;
+                    }
                     if let Entry::Vacant(slot) = loaded.entry(key) {
                         let data = self
                             .committed
                             .committed_tile(key)
                             .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))?
                             .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
+                        if let Some(nodes) = cache.and_then(|c| c.insert(key, &data)) {
+                            out.push(Hash(kept_node(&nodes, index)?));
+                            continue;
+                        }
                         slot.insert(data);
                     }
                     &loaded[&key]
@@ -89,4 +111,10 @@ impl<C: CommittedTiles + ?Sized> HashReader for TileHashes<'_, C> {
         }
         Ok(out)
     }
+}
+
+/// The node at stored hash `index` among the kept nodes of its tile.
+fn kept_node(nodes: &TileNodes, index: u64) -> Result<[u8; 32], tlog_tiles::Error> {
+    let (_, level, n) = tile_nodes::locate(index);
+    nodes.node(level, n).ok_or(tlog_tiles::Error::InvalidTile)
 }

@@ -11,6 +11,7 @@ mod hashes;
 mod integrate;
 mod sequencer;
 pub mod store;
+mod tile_nodes;
 
 // The formats live in their own crates (no storage, fuzzed); the log
 // re-exports them under the names its callers have always used.

@@ -54,6 +54,8 @@ const MEMTABLE_BUDGET_BYTES: usize = 64 << 20;
 /// The log's RocksDB database.
 pub struct Store {
     db: DB,
+    /// Nodes of full hash tiles, computed once (see [`crate::tile_nodes`]).
+    nodes: crate::tile_nodes::NodeCache,
     /// Faults injected into every write (tests only).
     #[cfg(feature = "fault-injection")]
     faults: Option<std::sync::Arc<crate::faults::Faults>>,
@@ -121,9 +123,15 @@ impl Store {
         let db = DB::open_cf_descriptors(&options, path, families)?;
         Ok(Self {
             db,
+            nodes: crate::tile_nodes::NodeCache::default(),
             #[cfg(feature = "fault-injection")]
             faults: None,
         })
+    }
+
+    /// The nodes of full hash tiles computed so far.
+    pub(crate) fn nodes(&self) -> &crate::tile_nodes::NodeCache {
+        &self.nodes
     }
 
     /// Opens the database at `path` with every write going through `faults`.
