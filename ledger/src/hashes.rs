@@ -79,14 +79,16 @@ impl<C: CommittedTiles + ?Sized> HashReader for TileHashes<'_, C> {
         let cache = self.committed.node_cache();
         let mut out = Vec::with_capacity(indexes.len());
         for &index in indexes {
-            let tile = Tile::from_index(TILE_HEIGHT, index);
-            let key = (tile.level(), tile.level_index());
+            // The tile holding the hash, and where in the tile it is.
+            let (key, level, n) = tile_nodes::locate(index);
+            let kept =
+                |nodes: &TileNodes| nodes.node(level, n).ok_or(tlog_tiles::Error::InvalidTile);
             let data: &[u8] = match self.layers.iter().find_map(|layer| layer.get(&key)) {
                 Some(data) => data,
                 None => {
                     // A full committed tile: its nodes, computed once.
                     if let Some(nodes) = cache.and_then(|c| c.get(key)) {
-                        out.push(Hash(kept_node(&nodes, index)?));
+                        out.push(Hash(kept(&nodes)?));
                         continue;
                     }
                     if let Entry::Vacant(slot) = loaded.entry(key) {
@@ -96,7 +98,7 @@ impl<C: CommittedTiles + ?Sized> HashReader for TileHashes<'_, C> {
                             .map_err(|e| tlog_tiles::Error::InvalidInput(e.to_string()))?
                             .ok_or(tlog_tiles::Error::IndexesNotInTree)?;
                         if let Some(nodes) = cache.and_then(|c| c.insert(key, &data)) {
-                            out.push(Hash(kept_node(&nodes, index)?));
+                            out.push(Hash(kept(&nodes)?));
                             continue;
                         }
                         slot.insert(data);
@@ -104,6 +106,7 @@ impl<C: CommittedTiles + ?Sized> HashReader for TileHashes<'_, C> {
                     &loaded[&key]
                 }
             };
+            let tile = Tile::from_index(TILE_HEIGHT, index);
             if data.len() < tile.width() as usize * HASH_SIZE {
                 return Err(tlog_tiles::Error::IndexesNotInTree);
             }
@@ -111,10 +114,4 @@ impl<C: CommittedTiles + ?Sized> HashReader for TileHashes<'_, C> {
         }
         Ok(out)
     }
-}
-
-/// The node at stored hash `index` among the kept nodes of its tile.
-fn kept_node(nodes: &TileNodes, index: u64) -> Result<[u8; 32], tlog_tiles::Error> {
-    let (_, level, n) = tile_nodes::locate(index);
-    nodes.node(level, n).ok_or(tlog_tiles::Error::InvalidTile)
 }
