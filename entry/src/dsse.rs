@@ -27,7 +27,7 @@
 //! - `keyid` is an unauthenticated hint (DSSE: "optional, unauthenticated"):
 //!   what the submitter wrote is ignored, and the logged `keyid` is the key
 //!   ID securesystemslib computes for the verifier that checked the
-//!   signature ([`PublicKey::keyid`]), so in-toto's reference library can
+//!   signature ([`PublicKey::keyid`](super::keys::PublicKey::keyid)), so in-toto's reference library can
 //!   verify the logged envelope with the signer's key.
 
 use std::sync::Arc;
@@ -37,7 +37,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::intoto::{Statement, IN_TOTO_PAYLOAD_TYPE};
-use super::keys::{KnownKey, PublicKey};
+use super::keys::KnownKey;
 use super::EntryError;
 
 /// Most signatures (and verifiers) one envelope may carry.
@@ -86,7 +86,7 @@ pub struct DsseEntry {
     /// The decoded payload.
     pub payload: Vec<u8>,
     /// The parsed verifier keys, in logged order.
-    pub keys: Vec<PublicKey>,
+    pub keys: Vec<Arc<KnownKey>>,
     /// The in-toto statement, when the payload is one.
     pub statement: Option<Statement>,
 }
@@ -133,10 +133,7 @@ impl DsseEntry {
     /// [`EntryError`] if the spec cannot be decoded.
     pub fn logged(spec: DsseSpec) -> Result<Self, EntryError> {
         let payload = decode_base64("spec.envelope.payload", &spec.envelope.payload)?;
-        let keys = parse_keys(&spec.verifiers)?
-            .iter()
-            .map(|known| known.key.clone())
-            .collect();
+        let keys = parse_keys(&spec.verifiers)?;
         let statement = if spec.envelope.payload_type == IN_TOTO_PAYLOAD_TYPE {
             Statement::parse(&payload).ok()
         } else {
@@ -211,9 +208,9 @@ impl DsseEntry {
                 sig: STANDARD.encode(sig),
             })
             .collect();
-        let (verifiers, keys): (Vec<String>, Vec<PublicKey>) = pairs
+        let (verifiers, keys): (Vec<String>, Vec<Arc<KnownKey>>) = pairs
             .into_iter()
-            .map(|(known, _)| (known.pem.clone(), known.key.clone()))
+            .map(|(known, _)| (known.pem.clone(), known))
             .unzip();
 
         let statement = if envelope.payload_type == IN_TOTO_PAYLOAD_TYPE {

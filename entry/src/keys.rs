@@ -31,6 +31,8 @@ pub struct KnownKey {
     pub pem: String,
     /// Its securesystemslib key ID ([`PublicKey::keyid`]).
     pub keyid: String,
+    /// Its fingerprint ([`PublicKey::fingerprint`]), which the index keys.
+    pub fingerprint: String,
 }
 
 /// Keys already parsed, by the exact PEM text they were parsed from.
@@ -52,6 +54,7 @@ impl KnownKey {
         let known = Arc::new(Self {
             pem: key.to_pem(),
             keyid: key.keyid(),
+            fingerprint: key.fingerprint(),
             key,
         });
         let mut cache = KNOWN_KEYS.write().unwrap_or_else(|p| p.into_inner());
@@ -190,6 +193,7 @@ mod tests {
                 let known = KnownKey::parse(pem).expect("test key");
                 let parsed = PublicKey::from_pem(pem).expect("test key");
                 assert_eq!(known.keyid, *keyid);
+                assert_eq!(known.fingerprint, parsed.fingerprint());
                 assert_eq!(known.pem, parsed.to_pem());
                 assert_eq!(known.key.to_der(), parsed.to_der());
             }

@@ -116,7 +116,7 @@ pub fn index_keys(leaf: &[u8]) -> Vec<String> {
                 keys.insert(hash_key("sha256", &hex::encode(Sha256::digest(envelope))));
             }
             for key in &dsse.keys {
-                keys.insert(key_key(&key.fingerprint()));
+                keys.insert(key_key(&key.fingerprint));
             }
             if let Some(statement) = &dsse.statement {
                 keys.insert(predicate_type_key(&statement.predicate_type));
