@@ -21,6 +21,7 @@ COPY witness witness
 COPY indexer indexer
 COPY reconciler reconciler
 COPY fanout fanout
+COPY sigstore sigstore
 COPY evidence evidence
 COPY api api
 COPY cli cli

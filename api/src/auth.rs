@@ -29,6 +29,8 @@ pub(crate) enum Caller {
     Admin,
     /// A robot account: may push attestations and blobs for its workflow.
     Robot(RobotAccount),
+    /// No token, on a write the operator opened to everyone (Rekor v2's).
+    Anonymous,
 }
 
 impl Caller {
@@ -37,6 +39,7 @@ impl Caller {
         match self {
             Self::Admin => Pusher::Admin,
             Self::Robot(robot) => Pusher::Robot(robot.clone()),
+            Self::Anonymous => Pusher::Anonymous,
         }
     }
 }
@@ -63,6 +66,26 @@ pub(crate) async fn authenticate_writes(
     if !needs_token(request.method(), request.uri().path()) {
         return next.run(request).await;
     }
+    if let Some(limit) = open_write_limit(&state, &request) {
+        let client = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+        if let Err(wait) = limit.take(client) {
+            let mut answer = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many writes without a token from this client: retry in {wait} s"),
+            )
+            .into_response();
+            answer
+                .headers_mut()
+                .insert(header::RETRY_AFTER, wait.into());
+            return answer;
+        }
+        request.extensions_mut().insert(Caller::Anonymous);
+        return next.run(request).await;
+    }
     match caller(&state, request.headers()).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
@@ -72,6 +95,18 @@ pub(crate) async fn authenticate_writes(
         // answer rather than wait for it.
         Err(e) => e.into_response(),
     }
+}
+
+/// The limit of a write without a token that the operator opened to
+/// everyone (a Rekor v2 write, with `--rekor-open-writes`), if this is one.
+fn open_write_limit<'a>(
+    state: &'a AppState,
+    request: &Request,
+) -> Option<&'a crate::rate_limit::PerClient> {
+    let anonymous = !request.headers().contains_key(header::AUTHORIZATION);
+    let rekor =
+        request.method() == Method::POST && request.uri().path() == crate::rekor::ENTRIES_PATH;
+    state.open_rekor_limit().filter(|_| anonymous && rekor)
 }
 
 /// The caller of a write, or 401.
@@ -105,7 +140,7 @@ pub(crate) async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Call
 fn require_admin(caller: Caller) -> Result<(), ApiError> {
     match caller {
         Caller::Admin => Ok(()),
-        Caller::Robot(_) => Err(ApiError::new(
+        Caller::Robot(_) | Caller::Anonymous => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "this operation needs the admin token",

@@ -122,6 +122,8 @@ impl From<EntryError> for ApiError {
             EntryError::UnusedVerifier(_) => "verifier_mismatch",
             EntryError::RepeatedSignature { .. } => "repeated_signature",
             EntryError::Statement(_) => "bad_statement",
+            EntryError::Verifier(_) => "bad_verifier",
+            EntryError::Signature(_) => "signature_invalid",
             EntryError::Invalid(_) => "invalid_entry",
         };
         Self::bad_request(e.to_string()).with_code(code)

@@ -17,6 +17,8 @@ pub mod integrations;
 mod log;
 pub mod metrics;
 pub mod openapi;
+mod rate_limit;
+mod rekor;
 pub mod routes;
 mod tiles;
 pub mod witness_client;
@@ -62,6 +64,9 @@ struct Inner {
     fanout: std::sync::OnceLock<FanOut>,
     /// One integration change at a time.
     integration_lock: tokio::sync::Mutex<()>,
+    /// When Rekor v2 writes are open to callers without a token: their
+    /// per-client limit.
+    open_rekor_writes: std::sync::OnceLock<rate_limit::PerClient>,
 }
 
 /// The index lag above which `/readyz` says the server is not ready.
@@ -89,8 +94,26 @@ impl AppState {
                 cosigned: std::sync::OnceLock::new(),
                 fanout: std::sync::OnceLock::new(),
                 integration_lock: tokio::sync::Mutex::new(()),
+                open_rekor_writes: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Opens Rekor v2 writes (`POST /api/v2/log/entries`) to callers
+    /// without a token, as Rekor runs for Sigstore clients (which send
+    /// none): each client IP (IPv6: its /64) may write `per_minute` entries
+    /// a minute, in bursts of `burst`. Every signature is still verified
+    /// and every evledger attestation still meets its contract; a robot's
+    /// or the admin's token still works and is not limited. Set once.
+    pub fn open_rekor_writes(&self, per_minute: u32, burst: u32) {
+        let _ = self
+            .inner
+            .open_rekor_writes
+            .set(rate_limit::PerClient::new(per_minute, burst));
+    }
+
+    fn open_rekor_limit(&self) -> Option<&rate_limit::PerClient> {
+        self.inner.open_rekor_writes.get()
     }
 
     /// Records that the reconciler stopped and why: `/readyz` reports it.
@@ -206,7 +229,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // The peer's address is what open writes are rate-limited by.
+    let service = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -166,6 +166,8 @@ pub(crate) enum EntryFormat {
     Json,
     /// A C2SP tlog-proof (`text/plain`) whose `extra` line is the entry.
     TlogProof,
+    /// A Sigstore bundle v0.3, for an entry logged through the Rekor v2 API.
+    SigstoreBundle,
 }
 
 impl EntryFormat {
@@ -174,8 +176,9 @@ impl EntryFormat {
         match params.get("format").map(String::as_str) {
             None | Some("json") => Ok(Self::Json),
             Some("tlog-proof") => Ok(Self::TlogProof),
+            Some("sigstore-bundle") => Ok(Self::SigstoreBundle),
             Some(other) => Err(ApiError::bad_request(format!(
-                "unknown format {other:?} (json or tlog-proof)"
+                "unknown format {other:?} (json, tlog-proof or sigstore-bundle)"
             ))),
         }
     }
@@ -230,7 +233,7 @@ fn entry_json(
 /// refused before their body is read.
 const INLINE_CHECK_MAX_BODY: usize = 16 * 1024;
 
-fn location(index: u64) -> (header::HeaderName, String) {
+pub(crate) fn location(index: u64) -> (header::HeaderName, String) {
     (header::LOCATION, format!("/api/v1/log/entries/{index}"))
 }
 
@@ -344,6 +347,11 @@ fn entry_answer(
             )
                 .into_response())
         }
+        EntryFormat::SigstoreBundle => Ok((
+            [(header::CONTENT_TYPE, evledger_sigstore::bundle::MEDIA_TYPE)],
+            crate::rekor::bundle(state, &leaf, index, &proof, &checkpoint)?,
+        )
+            .into_response()),
     }
 }
 
@@ -358,14 +366,15 @@ fn entry_answer(
     tag = "log",
     params(
         ("log_index" = u64, Path, description = "Position in the log", example = 0),
-        ("format" = inline(Option<EntryFormat>), Query, description = "`json` (default) or `tlog-proof`"),
+        ("format" = inline(Option<EntryFormat>), Query, description = "`json` (default), `tlog-proof` or `sigstore-bundle` (entries logged through the Rekor v2 API)"),
     ),
     responses(
         (status = 200, description = "The entry and its proof", content(
             (EntryJson = "application/json"),
             (String = "text/plain", example = "c2sp.org/tlog-proof@v1\nextra ...\nindex 0\n\n<checkpoint>"),
+            (Object = "application/vnd.dev.sigstore.bundle.v0.3+json"),
         )),
-        (status = 400, description = "`bad_request`: a log index that is not a number, or an unknown format", body = ErrorBody),
+        (status = 400, description = "`bad_request`: a log index that is not a number, or an unknown format; `no_sigstore_bundle`: a Sigstore bundle asked of an entry not logged through the Rekor v2 API", body = ErrorBody),
         (status = 404, description = "`not_found`: beyond the tree", body = ErrorBody),
         (status = 500, description = "`internal`: a server fault", body = ErrorBody),
     )

@@ -51,6 +51,7 @@ pub const BEARER: &str = "bearer";
         (name = "evidence", description = "Workflows, contracts, robot accounts"),
         (name = "cas", description = "The content-addressed store"),
         (name = "integrations", description = "Fan-out to Kafka, gRPC and webhooks (admin)"),
+        (name = "sigstore", description = "Rekor v2's write API for Sigstore clients, and the trusted root of this log"),
         (name = "operations", description = "Backup, health, metrics, this document"),
     ),
     components(schemas(crate::error::ErrorBody))

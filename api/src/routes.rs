@@ -14,7 +14,7 @@ use utoipa::openapi::{OpenApi, RefOr};
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
 
-use crate::{backup, cas, evidence, index, integrations, log, openapi, tiles, AppState};
+use crate::{backup, cas, evidence, index, integrations, log, openapi, rekor, tiles, AppState};
 
 /// The OpenAPI extension marking a path parameter that spans the rest of
 /// the path (slashes included), as axum's `{*name}` matches it.
@@ -137,6 +137,8 @@ pub(crate) fn table() -> RouteTable {
         .add(routes!(log::inclusion_proof))
         .add(routes!(log::consistency_proof))
         .add(routes!(index::retrieve))
+        .add(routes!(rekor::create_entry))
+        .add(routes!(rekor::trusted_root))
         // Evidence.
         .add(routes!(evidence::create_workflow, evidence::list_workflows))
         .add(routes!(evidence::get_workflow))

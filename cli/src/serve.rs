@@ -97,6 +97,21 @@ pub struct ServeArgs {
     /// cannot continue the log; start a new log (new origin and key).
     #[arg(long, env = "EVLEDGER_RESUME_FROM", value_name = "CHECKPOINT_FILE")]
     resume_from: Option<PathBuf>,
+    /// Let callers without a token write through Rekor v2's API
+    /// (`POST /api/v2/log/entries`), as Rekor runs: Sigstore clients send
+    /// no credentials. Every signature is still verified, every evledger
+    /// attestation still meets its contract, and each client IP is limited
+    /// (`--rekor-open-per-minute`, `--rekor-open-burst`). Off by default:
+    /// anyone who can reach the server can then add entries to the log.
+    #[arg(long, env = "EVLEDGER_REKOR_OPEN_WRITES", default_value_t = false, action = clap::ArgAction::Set)]
+    rekor_open_writes: bool,
+    /// Open Rekor v2 writes allowed per client IP (IPv6: per /64) a minute.
+    #[arg(long, env = "EVLEDGER_REKOR_OPEN_PER_MINUTE", default_value_t = 120)]
+    rekor_open_per_minute: u32,
+    /// Open Rekor v2 writes a client may make at once before the per-minute
+    /// limit applies.
+    #[arg(long, env = "EVLEDGER_REKOR_OPEN_BURST", default_value_t = 20)]
+    rekor_open_burst: u32,
 }
 
 impl ServeArgs {
@@ -186,6 +201,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Some(index),
         metrics,
     );
+    if args.rekor_open_writes {
+        state.open_rekor_writes(args.rekor_open_per_minute, args.rekor_open_burst);
+        tracing::warn!(
+            per_minute = args.rekor_open_per_minute,
+            burst = args.rekor_open_burst,
+            "Rekor v2 writes are open to callers without a token"
+        );
+    }
     let fanout = args
         .fanout
         .then(|| evledger_fanout::FanOut::new(ledger.clone()));

@@ -1,7 +1,8 @@
 //! Admission: who may append what, decided on the server before the
 //! append and checked again at it.
 //!
-//! The admin appends any valid entry; a robot account appends only
+//! The admin (and an anonymous caller, where the operator opened Rekor v2
+//! writes to everyone) appends any valid entry; a robot account appends only
 //! evledger attestations for its own workflow, and every evledger
 //! attestation must name the latest contract revision of its workflow and
 //! meet it. An attestation naming an older revision is refused
@@ -27,6 +28,10 @@ pub enum Pusher {
     Admin,
     /// A robot account: may append its workflow's attestations only.
     Robot(RobotAccount),
+    /// A caller without a token, where the operator opened writes to
+    /// everyone (Rekor v2's API for Sigstore clients): may append any valid
+    /// entry, and an evledger attestation only if it meets its contract.
+    Anonymous,
 }
 
 impl Evidence {
@@ -59,11 +64,12 @@ impl Evidence {
         entry: &Entry,
     ) -> Result<PushCheck, EvidenceError> {
         let robot = match pusher {
-            Pusher::Admin => None,
+            Pusher::Admin | Pusher::Anonymous => None,
             Pusher::Robot(robot) => Some(robot.id.clone()),
         };
         let statement = match &entry.body {
             EntryBody::Dsse(dsse) => dsse.statement.clone(),
+            EntryBody::Rekor(rekor) => rekor.statement.clone(),
             EntryBody::Contract(_) => None,
         };
         let predicate = statement
@@ -74,7 +80,7 @@ impl Evidence {
             .flatten();
         let (Some(statement), Some(predicate)) = (statement, predicate) else {
             return match pusher {
-                Pusher::Admin => Ok(PushCheck {
+                Pusher::Admin | Pusher::Anonymous => Ok(PushCheck {
                     robot,
                     contract: None,
                 }),
@@ -85,7 +91,7 @@ impl Evidence {
         };
         let workflow = match pusher {
             Pusher::Robot(robot) => robot.workflow.clone(),
-            Pusher::Admin => predicate.workflow.name.clone(),
+            Pusher::Admin | Pusher::Anonymous => predicate.workflow.name.clone(),
         };
         crate::off_worker(move || {
             let record = self.workflow(&workflow)?;

@@ -11,7 +11,12 @@
 //! | `integration/<name>`        | [`Integration`]                                |
 //! | `secret/<integration>`      | [`Secrets`] of the integration                 |
 //! | `attach/<integration>/<workflow>` | [`Attachment`]                           |
+//! | `envelope/<leaf hash hex>`  | the DSSE envelope of a Rekor v2 DSSE entry     |
 //!
+//! A Rekor v2 DSSE leaf logs the payload's hash and the signatures, not the
+//! envelope; the envelope is written here, synced, before its entry is
+//! appended, so every such entry in the log has its envelope (a refused
+//! append leaves an envelope no entry names, which nothing reads).
 //! Tokens are stored only as their SHA-256, in the key that finds their account. Writes that must go together
 //! are one `WriteBatch`, synced.
 //!
@@ -205,6 +210,10 @@ fn attachment_key(integration: &str, workflow: &str) -> Vec<u8> {
     key
 }
 
+fn envelope_key(leaf_hash: &[u8; 32]) -> Vec<u8> {
+    format!("envelope/{}", hex::encode(leaf_hash)).into_bytes()
+}
+
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, EvidenceError> {
     serde_json::to_vec(value).map_err(|e| EvidenceError::Storage(e.to_string()))
 }
@@ -253,6 +262,34 @@ impl Store {
         sync.set_sync(true);
         self.db.write_opt(batch, &sync)?;
         Ok(())
+    }
+
+    /// Keeps the DSSE envelope of the Rekor v2 entry whose leaf hash is
+    /// `leaf_hash`, synced.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn put_envelope(
+        &self,
+        leaf_hash: &[u8; 32],
+        envelope: &evledger_ledger::entry::dsse::Envelope,
+    ) -> Result<(), EvidenceError> {
+        let mut batch = WriteBatch::default();
+        batch.put(envelope_key(leaf_hash), encode(envelope)?);
+        self.write(batch)
+    }
+
+    /// The DSSE envelope kept for the Rekor v2 entry with `leaf_hash`.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn envelope(
+        &self,
+        leaf_hash: &[u8; 32],
+    ) -> Result<Option<evledger_ledger::entry::dsse::Envelope>, EvidenceError> {
+        self.get(&envelope_key(leaf_hash))
     }
 
     /// The workflow named `name`.

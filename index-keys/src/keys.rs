@@ -136,6 +136,23 @@ pub fn index_keys(leaf: &[u8]) -> Vec<String> {
             keys.insert(workflow_key(&contract.workflow));
             keys.insert(project_key(&contract.project));
         }
+        // A Rekor v2 entry: the digest it logs (the artifact's, or a DSSE
+        // payload's) and its signers' keys. Its statement is not in the
+        // leaf, so not searchable here.
+        EntryBody::Rekor(rekor) => {
+            if let Some(digest) = rekor.digest() {
+                let algorithm = match digest.algorithm.as_str() {
+                    "SHA2_256" => "sha256",
+                    "SHA2_384" => "sha384",
+                    "SHA2_512" => "sha512",
+                    other => other,
+                };
+                keys.insert(hash_key(algorithm, &hex::encode(&digest.digest.0)));
+            }
+            for verifier in &rekor.verifiers {
+                keys.insert(key_key(&verifier.fingerprint));
+            }
+        }
     }
     keys.into_iter()
         .filter(|k| k.len() <= MAX_KEY_LEN && !k.contains('\0'))
