@@ -11,6 +11,7 @@ mod monitor;
 mod reconcile;
 mod runtime;
 mod serve;
+mod sigstore;
 mod verify;
 mod witness;
 mod workflow;
@@ -74,6 +75,9 @@ enum Command {
     /// Build signed entries to submit.
     #[command(subcommand)]
     Entry(craft::EntryCommand),
+    /// Sigstore trust material for this log.
+    #[command(subcommand)]
+    Sigstore(sigstore::SigstoreCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -90,6 +94,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Reconcile(args) => reconcile::run(args),
         Command::Verify(cmd) => verify::run(cmd),
+        Command::Sigstore(cmd) => sigstore::run(cmd),
         Command::Monitor(args) => monitor::run(args),
         Command::Witness(args) => witness::run(args),
         Command::Workflow(cmd) => workflow::workflow(cmd),

@@ -28,6 +28,21 @@ pub enum VerifyCommand {
     Bundle(BundleArgs),
     /// Check a detached signature (`evledger sign`) over a file.
     Blob(BlobArgs),
+    /// Check a Sigstore bundle of a Rekor v2 entry offline: checkpoint,
+    /// log ID, inclusion, the logged body against the bundle's signature.
+    SigstoreBundle(SigstoreBundleArgs),
+}
+
+#[derive(Args)]
+pub struct SigstoreBundleArgs {
+    /// The log's verifier key (`name+id+base64`), or a file holding it.
+    #[arg(long)]
+    key: String,
+    /// The signed artifact, to compare with a hashedrekord's digest.
+    #[arg(long)]
+    artifact: Option<PathBuf>,
+    /// The bundle (`?format=sigstore-bundle`, or one a Sigstore client built).
+    bundle: PathBuf,
 }
 
 #[derive(Args)]
@@ -146,7 +161,30 @@ pub fn run(command: VerifyCommand) -> anyhow::Result<()> {
         VerifyCommand::Consistency(args) => consistency(args),
         VerifyCommand::Bundle(args) => bundle(args),
         VerifyCommand::Blob(args) => blob(args),
+        VerifyCommand::SigstoreBundle(args) => sigstore_bundle(args),
     }
+}
+
+fn sigstore_bundle(args: SigstoreBundleArgs) -> anyhow::Result<()> {
+    let key = key_or_file(&args.key)?;
+    let bundle = std::fs::read(&args.bundle)
+        .with_context(|| format!("reading {}", args.bundle.display()))?;
+    let artifact = args
+        .artifact
+        .as_ref()
+        .map(|p| std::fs::read(p).with_context(|| format!("reading {}", p.display())))
+        .transpose()?;
+    let verified = evledger_sigstore::bundle::verify(&bundle, &key, artifact.as_deref())
+        .context("the bundle does not verify")?;
+    println!(
+        "OK: {} entry {} is in the log at tree size {} (checkpoint signed by the log key), \
+         signed by the key with fingerprint {}",
+        verified.kind, verified.log_index, verified.tree_size, verified.signer
+    );
+    for what in verified.unchecked {
+        println!("not checked: {what}");
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {
