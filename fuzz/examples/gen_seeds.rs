@@ -41,6 +41,35 @@ fn tagged(i: u32, n: u32, rest: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A Rekor v2 hashedrekord request: a P-256 signature over the SHA-256
+/// digest of `artifact`.
+fn rekor_hashed_rekord(artifact: &[u8]) -> Vec<u8> {
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    use sha2::Digest;
+    let key = p256::ecdsa::SigningKey::from_bytes(&[0x31; 32].into()).expect("scalar");
+    let digest = sha2::Sha256::digest(artifact);
+    let sig: p256::ecdsa::Signature = key.sign_prehash(&digest).expect("sign");
+    let spki = key.verifying_key().to_public_key_der().expect("der");
+    let body = json!({"hashedRekordRequestV002": {
+        "digest": B64.encode(digest),
+        "signature": {"content": B64.encode(sig.to_der().as_bytes()), "verifier": {
+            "publicKey": {"rawBytes": B64.encode(spki.as_bytes())},
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256"}}}});
+    serde_json::to_vec(&body).expect("JSON")
+}
+
+/// A Rekor v2 DSSE request of `payload`, signed by an Ed25519 key.
+fn rekor_dsse(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let key = ed25519_dalek::SigningKey::from_bytes(&[0x41; 32]);
+    let sig = ed25519_dalek::Signer::sign(&key, &pae(payload_type, payload)).to_bytes();
+    let spki = key.verifying_key().to_public_key_der().expect("der");
+    let body = json!({"dsseRequestV002": {
+        "envelope": {"payload": B64.encode(payload), "payloadType": payload_type,
+                     "signatures": [{"sig": B64.encode(sig), "keyid": ""}]},
+        "verifiers": [{"publicKey": {"rawBytes": B64.encode(spki.as_bytes())}, "keyDetails": "PKIX_ED25519"}]}});
+    serde_json::to_vec(&body).expect("JSON")
+}
+
 struct Corpus {
     root: PathBuf,
 }
@@ -148,6 +177,57 @@ fn main() {
     .expect("a small contract")
     .leaf;
     corpus.write("submission", "contract-leaf", &contract_leaf);
+
+    // Rekor v2 requests: a P-256 hashedrekord, a DSSE envelope signed by
+    // an Ed25519 key, and their logged bodies.
+    let rekor_requests = [
+        ("hashedrekord-p256", rekor_hashed_rekord(b"app.tar.gz")),
+        (
+            "dsse-ed25519",
+            rekor_dsse(in_toto, statement.to_string().as_bytes()),
+        ),
+    ];
+    for (name, body) in &rekor_requests {
+        corpus.write("rekor_request", name, body);
+        let leaf = Entry::from_rekor_request(body)
+            .expect("a seed request is valid")
+            .leaf;
+        corpus.write("rekor_request", &format!("{name}-leaf"), &leaf);
+        corpus.write("submission", &format!("rekor-{name}-leaf"), &leaf);
+        corpus.write("index_keys", &format!("rekor-{name}"), &leaf);
+    }
+    // A Sigstore bundle of the hashedrekord, alone in a tree the test log
+    // key signed.
+    let request = &rekor_requests[0].1;
+    let entry = Entry::from_rekor_request(request).expect("a seed request is valid");
+    let signer =
+        LogSigner::from_signer_key(&note_signer_key(LOG_ORIGIN, &LOG_SEED)).expect("test key");
+    let root = merkle::root(&[merkle::leaf(&entry.leaf)]);
+    let checkpoint = signer.sign(1, root).expect("sign");
+    let proof = evledger_tlog::proof::InclusionProof {
+        log_index: 0,
+        tree_size: 1,
+        root,
+        hashes: Vec::new(),
+    };
+    let key = evledger_sigstore::LogKey::from_verifier_key(signer.verifier_key()).expect("key");
+    let tlog = evledger_sigstore::tlog_entry::TransparencyLogEntry::new(
+        &key,
+        &entry.kind,
+        &entry.leaf,
+        0,
+        &proof,
+        &checkpoint.note,
+    );
+    let evledger_entry::EntryBody::Rekor(rekor) = &entry.body else {
+        panic!("a Rekor v2 entry");
+    };
+    let bundle = evledger_sigstore::bundle::Bundle::new(rekor, tlog, None).expect("bundle");
+    corpus.write(
+        "sigstore_bundle",
+        "hashedrekord",
+        &serde_json::to_vec(&bundle).expect("JSON"),
+    );
     corpus.write("index_keys", "contract-leaf", &contract_leaf);
 
     // Keys.

@@ -154,6 +154,39 @@ pub mod merkle {
         path
     }
 
+    /// The root that `leaf` at `index` and its inclusion `path` lead to in
+    /// a tree of `size` leaves (RFC 9162 §2.1.3.2), or `None` if the path
+    /// is not one of such a tree.
+    pub fn root_from_path(
+        index: u64,
+        size: u64,
+        leaf: [u8; 32],
+        path: &[[u8; 32]],
+    ) -> Option<[u8; 32]> {
+        if index >= size {
+            return None;
+        }
+        let (mut f, mut s) = (index, size - 1);
+        let mut r = leaf;
+        for p in path {
+            if s == 0 {
+                return None;
+            }
+            if f & 1 == 1 || f == s {
+                r = node(p, &r);
+                while f & 1 == 0 && f != 0 {
+                    f >>= 1;
+                    s >>= 1;
+                }
+            } else {
+                r = node(&r, p);
+            }
+            f >>= 1;
+            s >>= 1;
+        }
+        (s == 0).then_some(r)
+    }
+
     /// PROOF(m, D[n]), the consistency proof from size `m` (§2.1.4.1).
     pub fn consistency(m: usize, leaves: &[[u8; 32]]) -> Vec<[u8; 32]> {
         if m == 0 || m >= leaves.len() {
