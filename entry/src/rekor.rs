@@ -59,7 +59,7 @@ pub const MAX_SIGNATURES: usize = 10;
 
 /// Protobuf `bytes` in JSON: written standard and padded, read in any of
 /// the four base64 forms protojson accepts.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Bytes(pub Vec<u8>);
 
 impl Serialize for Bytes {

@@ -6,11 +6,9 @@
 //! proof). Read leniently, as protojson reads: a missing integer is zero
 //! (sigstore-js drops zero values), an integer may be a number or a string.
 
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-use crate::{b64, LogKey};
+use crate::LogKey;
 
 /// Protobuf JSON `int64`: written as a string, read as a string or a number.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -40,29 +38,8 @@ impl<'de> Deserialize<'de> for Int64 {
     }
 }
 
-/// Protobuf JSON `bytes`: written standard and padded, read in any of the
-/// four base64 forms.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct B64(pub Vec<u8>);
-
-impl Serialize for B64 {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&b64(&self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for B64 {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        STANDARD
-            .decode(&text)
-            .or_else(|_| STANDARD_NO_PAD.decode(&text))
-            .or_else(|_| URL_SAFE.decode(&text))
-            .or_else(|_| URL_SAFE_NO_PAD.decode(&text))
-            .map(B64)
-            .map_err(|_| serde::de::Error::custom("bytes are not base64"))
-    }
-}
+/// Protobuf JSON `bytes`, as Rekor v2 requests carry them.
+pub use evledger_entry::rekor::Bytes as B64;
 
 /// `dev.sigstore.common.v1.LogId`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
