@@ -504,6 +504,32 @@ fn sigstore_js_logs_to_evledger_and_verifies_its_bundles_offline() {
         "dsse",
         statement.to_string().as_bytes(),
     );
+    // The log's own verifiers take Rekor v2 entries as any other leaf: the
+    // inclusion check online, and the C2SP tlog-proof offline.
+    let size = server.tree_size();
+    for index in [size - 2, size - 1] {
+        let index = index.to_string();
+        assert_ok(&cli(&[
+            "verify",
+            "inclusion",
+            "--key",
+            &server.verifier_key,
+            "--url",
+            &server.url,
+            "--log-index",
+            &index,
+        ]));
+        let (status, proof) = server.get(&format!("/api/v1/log/entries/{index}?format=tlog-proof"));
+        assert_eq!(status, 200);
+        let proof = write_file(work.path(), &format!("{index}.tlog-proof"), &proof);
+        assert_ok(&cli(&[
+            "verify",
+            "bundle",
+            &proof,
+            "--key",
+            &server.verifier_key,
+        ]));
+    }
     // A bundle is only for entries logged through the Rekor v2 API.
     let key = common::TestKey::ed25519();
     let (status, _) = server.submit(&common::attestation(&key, "plain"));
