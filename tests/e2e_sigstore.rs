@@ -4,6 +4,8 @@
 //! JavaScript clients (`@sigstore/sign` writing, `@sigstore/verify`
 //! checking offline with the trusted root evledger serves) accept what
 //! evledger logs and hands out, and reject it when any one part is changed;
+//! sigstore-python verifies offline a certificate bundle whose only tlog
+//! entry evledger made (`@sigstore/mock` plays the CA, CT log and TSA);
 //! `evledger verify sigstore-bundle` agrees with them.
 
 mod common;
@@ -665,4 +667,185 @@ fn rekor_v2_writes_are_admitted_as_every_entry_is() {
         .expect("POST");
     assert_eq!(r.status().as_u16(), 401);
     assert_eq!(server.tree_size(), size);
+}
+
+/// sigstore-python's CLI (`scripts/setup` installs it in a virtualenv of
+/// its own under the tools folder).
+fn sigstore_python() -> PathBuf {
+    let tools = std::env::var_os("EVLEDGER_TOOLS").map_or_else(
+        || Path::new(&std::env::var_os("HOME").expect("HOME")).join(".cache/evledger/tools"),
+        PathBuf::from,
+    );
+    let cli = tools.join("sigstore-python/bin/sigstore");
+    assert!(
+        cli.exists(),
+        "sigstore-python is not installed at {}: run scripts/setup",
+        cli.display()
+    );
+    cli
+}
+
+const IDENTITY: &str =
+    "https://github.com/example/app/.github/workflows/release.yml@refs/heads/main";
+const ISSUER: &str = "https://token.actions.githubusercontent.com";
+
+/// `sigstore verify identity --offline` of `bundle` over `artifact` with
+/// `trust` as its only trust config: whether it verified, and what it said.
+fn sigstore_python_verify(
+    work: &Path,
+    trust: &Value,
+    bundle: &Value,
+    artifact: &str,
+) -> (bool, String) {
+    let trust = write_file(work, "trust_config.json", trust.to_string().as_bytes());
+    let bundle = write_file(work, "bundle.json", bundle.to_string().as_bytes());
+    let out = Command::new(sigstore_python())
+        .args([
+            "--trust-config",
+            &trust,
+            "verify",
+            "identity",
+            "--offline",
+            "--bundle",
+            &bundle,
+        ])
+        .args([
+            "--cert-identity",
+            IDENTITY,
+            "--cert-oidc-issuer",
+            ISSUER,
+            artifact,
+        ])
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "10000")
+        .output()
+        .expect("run sigstore-python");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+#[test]
+fn sigstore_python_verifies_offline_a_certificate_bundle_logged_in_evledger() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(dir.path(), OPEN);
+    let signer = Signer::new();
+    for artifact in [b"a", b"b"] {
+        let (status, _, answer) =
+            create(&anonymous_http(), &server, &signer.hashed_rekord(artifact));
+        assert_eq!(status, 201, "{answer}");
+    }
+    let work = tempfile::tempdir().expect("tempdir");
+    let artifact = write_file(work.path(), "release.tar.gz", b"evledger release 1.0\n");
+
+    // A Fulcio-like certificate, its signature and an RFC 3161 timestamp,
+    // all offline (@sigstore/mock): the only transparency log is evledger.
+    let material_path = work.path().join("material.json");
+    let out = Command::new("node")
+        .arg(sigstore_js().join("client.js"))
+        .args(["mock", &artifact, IDENTITY, ISSUER])
+        .arg(&material_path)
+        .output()
+        .expect("run node");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let material: Value =
+        serde_json::from_slice(&std::fs::read(&material_path).expect("material")).expect("json");
+
+    // Logged as sigstore-python's own Rekor v2 writer logs it: a
+    // hashedrekord whose verifier is the certificate.
+    let request = json!({"hashedRekordRequestV002": {
+        "digest": material["digest"],
+        "signature": {"content": material["signature"], "verifier": {
+            "x509Certificate": {"rawBytes": material["certificate"]},
+            "keyDetails": "PKIX_ECDSA_P256_SHA_256"}}}});
+    let (status, _, tle) = create(&anonymous_http(), &server, &request);
+    assert_eq!(status, 201, "{tle}");
+    let index = tle["logIndex"].as_str().expect("logIndex").to_string();
+
+    // evledger's bundle carries the certificate; the client adds its
+    // timestamp (a tile log signs none).
+    let (status, mut bundle) = server.get_json(&format!(
+        "/api/v1/log/entries/{index}?format=sigstore-bundle"
+    ));
+    assert_eq!(status, 200, "{bundle}");
+    assert_eq!(
+        bundle["verificationMaterial"]["certificate"]["rawBytes"],
+        material["certificate"]
+    );
+    bundle["verificationMaterial"]["timestampVerificationData"] =
+        json!({"rfc3161Timestamps": [{"signedTimestamp": material["timestamp"]}]});
+
+    // evledger's client trust config, with the CA, CT log and TSA added.
+    let (status, mut trust) = server.get_json(&format!(
+        "/api/v1/sigstore/trusted-root?format=client-trust-config&url={}",
+        server.url
+    ));
+    assert_eq!(status, 200, "{trust}");
+    let since = json!({"start": "2000-01-01T00:00:00Z"});
+    let root = &mut trust["trustedRoot"];
+    root["certificateAuthorities"] = json!([{
+        "subject": {"organization": "sigstore.mock", "commonName": "sigstore"},
+        "uri": "https://fulcio.example",
+        "certChain": {"certificates": [{"rawBytes": material["caRoot"]}]},
+        "validFor": since}]);
+    root["ctlogs"] = json!([{
+        "baseUrl": "https://ctfe.example",
+        "hashAlgorithm": "SHA2_256",
+        "publicKey": {"rawBytes": material["ctLogKey"], "keyDetails": "PKIX_ECDSA_P256_SHA_256", "validFor": since},
+        "logId": {"keyId": material["ctLogId"]}}]);
+    root["timestampAuthorities"] = json!([{
+        "subject": {"organization": "sigstore.mock", "commonName": "tsa"},
+        "uri": "https://tsa.example",
+        "certChain": {"certificates": [{"rawBytes": material["tsaIntermediate"]}, {"rawBytes": material["tsaRoot"]}]},
+        "validFor": since}]);
+
+    let (ok, said) = sigstore_python_verify(work.path(), &trust, &bundle, &artifact);
+    assert!(
+        ok,
+        "sigstore-python refused the bundle evledger logged: {said}"
+    );
+    // evledger's own check agrees, and says it did not check the chain.
+    let said = assert_ok(&cli(&[
+        "verify",
+        "sigstore-bundle",
+        "--key",
+        &server.verifier_key,
+        "--artifact",
+        &artifact,
+        &write_file(work.path(), "ours.json", bundle.to_string().as_bytes()),
+    ]));
+    assert!(
+        said.contains("not checked: the certificate's chain"),
+        "{said}"
+    );
+
+    // Any one part changed, and it fails.
+    for (part, bad) in tampered(&bundle) {
+        let (ok, said) = sigstore_python_verify(work.path(), &trust, &bad, &artifact);
+        assert!(
+            !ok,
+            "sigstore-python accepted the bundle with {part} changed: {said}"
+        );
+    }
+    let (other, _) = evledger_ledger::checkpoint::LogSigner::generate(
+        server.verifier_key.split('+').next().expect("name"),
+    )
+    .expect("key");
+    let other_key =
+        evledger_sigstore::LogKey::from_verifier_key(other.verifier_key()).expect("key");
+    let mut other_trust = trust.clone();
+    other_trust["trustedRoot"]["tlogs"][0]["publicKey"]["rawBytes"] =
+        B64.encode(other_key.spki_der().expect("spki")).into();
+    let (ok, said) = sigstore_python_verify(work.path(), &other_trust, &bundle, &artifact);
+    assert!(!ok, "verified against another log key: {said}");
+    let other_artifact = write_file(work.path(), "other", b"not what was signed");
+    let (ok, said) = sigstore_python_verify(work.path(), &trust, &bundle, &other_artifact);
+    assert!(!ok, "verified for another artifact: {said}");
 }

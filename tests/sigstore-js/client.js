@@ -10,6 +10,13 @@
 //   node client.js verify <trustedRoot.json> <bundle.json> <key.json> [artifactFile]
 //     verifies offline with @sigstore/verify, trusting only the given root
 //     and key; exits 0 if it verifies, 1 (with the failure) if not.
+//   node client.js mock <artifactFile> <identity> <issuer> <outFile>
+//     plays Fulcio, its CT log and a TSA offline (@sigstore/mock) for a
+//     certificate bundle, as sigstore-python requires one: a P-256 key, a
+//     certificate for it (SAN URI <identity>, Fulcio's OIDC issuer
+//     extensions, an embedded SCT), its signature over the artifact and an
+//     RFC 3161 timestamp over that signature; writes them, and the CA, CT
+//     log and TSA keys a trust config needs, as JSON (base64 DER).
 'use strict';
 const crypto = require('crypto');
 const fs = require('fs');
@@ -54,11 +61,53 @@ function verify(rootPath, bundlePath, keyPath, artifactPath) {
   new Verifier(trust, { tlogThreshold: 1, ctlogThreshold: 0, timestampThreshold: 0 }).verify(entity);
 }
 
+async function mock(artifactPath, identity, issuer, outFile) {
+  const { initializeCA, initializeCTLog, initializeTSA } = require('@sigstore/mock');
+  const generate = () => crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const b64 = (bytes) => Buffer.from(bytes).toString('base64');
+  const ctLog = await initializeCTLog(generate());
+  const ca = await initializeCA(generate(), ctLog);
+  const tsa = await initializeTSA(generate());
+  const signer = generate();
+  const certificate = await ca.issueCertificate({
+    publicKey: signer.publicKey.export({ type: 'spki', format: 'der' }),
+    subjectAltName: identity,
+    extensions: [
+      // Fulcio's OIDC issuer: the first extension raw, its successor a UTF8String.
+      { oid: '1.3.6.1.4.1.57264.1.1', value: issuer, legacy: true },
+      { oid: '1.3.6.1.4.1.57264.1.8', value: issuer },
+    ],
+  });
+  const artifact = fs.readFileSync(artifactPath);
+  // ECDSA over SHA-256 of the artifact, DER: what a hashedrekord logs.
+  const signature = crypto.sign('sha256', artifact, signer.privateKey);
+  // Sigstore clients timestamp the signature.
+  const timestamp = await tsa.timestamp({
+    artifactHash: crypto.createHash('sha256').update(signature).digest(),
+    hashAlgorithmOID: '2.16.840.1.101.3.4.2.1',
+    nonce: crypto.randomInt(1, 2 ** 31),
+    policyOID: '1.3.6.1.4.1.57264.2',
+    certReq: true,
+  });
+  fs.writeFileSync(outFile, JSON.stringify({
+    certificate: b64(certificate),
+    signature: b64(signature),
+    digest: b64(crypto.createHash('sha256').update(artifact).digest()),
+    timestamp: b64(timestamp),
+    caRoot: b64(ca.rootCertificate),
+    ctLogKey: b64(ctLog.publicKey),
+    ctLogId: b64(ctLog.logID),
+    tsaRoot: b64(tsa.rootCertificate),
+    tsaIntermediate: b64(tsa.intCertificate),
+  }));
+}
+
 async function main() {
   const [command, ...args] = process.argv.slice(2);
   if (command === 'sign' && args.length === 4) return sign(...args);
   if (command === 'verify' && (args.length === 3 || args.length === 4)) return verify(...args);
-  throw new Error('usage: client.js sign <rekorUrl> <message|dsse> <artifact> <outDir> | verify <root> <bundle> <key> [artifact]');
+  if (command === 'mock' && args.length === 4) return mock(...args);
+  throw new Error('usage: client.js sign <rekorUrl> <message|dsse> <artifact> <outDir> | verify <root> <bundle> <key> [artifact] | mock <artifact> <identity> <issuer> <out>');
 }
 
 main().then(
