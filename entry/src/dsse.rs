@@ -105,14 +105,55 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// DSSE allows standard or URL-safe base64, padded or not.
-fn decode_base64(field: &str, value: &str) -> Result<Vec<u8>, EntryError> {
+/// Bytes in any base64 DSSE (and protobuf JSON) allows: standard or
+/// URL-safe, padded or not.
+pub fn decode_any_base64(value: &str) -> Option<Vec<u8>> {
     STANDARD
         .decode(value)
         .or_else(|_| STANDARD_NO_PAD.decode(value))
         .or_else(|_| URL_SAFE.decode(value))
         .or_else(|_| URL_SAFE_NO_PAD.decode(value))
-        .map_err(|_| EntryError::Base64(field.to_string()))
+        .ok()
+}
+
+/// [`decode_any_base64`] of `field`.
+fn decode_base64(field: &str, value: &str) -> Result<Vec<u8>, EntryError> {
+    decode_any_base64(value).ok_or_else(|| EntryError::Base64(field.to_string()))
+}
+
+/// The rule of both DSSE entry forms (evledger's and Rekor v2's): every
+/// signature verifies with some verifier, and every verifier signed exactly
+/// once. `signer_of(i)` names the verifier that verified signature `i`
+/// (with what the check returns), or `None`. Returns, for each verifier in
+/// order, the index of its signature and that value.
+///
+/// # Errors
+///
+/// [`EntryError::SignatureInvalid`], [`EntryError::RepeatedSignature`],
+/// [`EntryError::UnusedVerifier`], or what `signer_of` returns.
+pub(crate) fn pair_signatures<T>(
+    signatures: usize,
+    verifiers: usize,
+    mut signer_of: impl FnMut(usize) -> Result<Option<(usize, T)>, EntryError>,
+) -> Result<Vec<(usize, T)>, EntryError> {
+    let mut signed: Vec<Option<(usize, T)>> = (0..verifiers).map(|_| None).collect();
+    for i in 0..signatures {
+        let Some((k, value)) = signer_of(i)? else {
+            return Err(EntryError::SignatureInvalid(i));
+        };
+        if signed[k].is_some() {
+            return Err(EntryError::RepeatedSignature {
+                signature: i,
+                verifier: k,
+            });
+        }
+        signed[k] = Some((i, value));
+    }
+    signed
+        .into_iter()
+        .enumerate()
+        .map(|(k, pair)| pair.ok_or(EntryError::UnusedVerifier(k)))
+        .collect()
 }
 
 /// Parses the PEM verifiers, naming the first bad one.
@@ -172,34 +213,23 @@ impl DsseEntry {
         let keys = parse_keys(&spec.verifiers)?;
 
         let message = pae(&envelope.payload_type, &payload);
-        // signed[k]: the canonical signature by verifier k, once it is seen.
-        let mut signed: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
-        for (i, signature) in envelope.signatures.iter().enumerate() {
+        // The canonical signature by each verifier.
+        let signed = pair_signatures(envelope.signatures.len(), keys.len(), |i| {
             let sig = decode_base64(
                 &format!("spec.envelope.signatures[{i}].sig"),
-                &signature.sig,
+                &envelope.signatures[i].sig,
             )?;
-            let verified = keys
+            Ok(keys
                 .iter()
                 .enumerate()
-                .find_map(|(k, known)| known.key.verify_canonical(&message, &sig).map(|c| (k, c)));
-            let Some((k, canonical)) = verified else {
-                return Err(EntryError::SignatureInvalid(i));
-            };
-            if signed[k].is_some() {
-                return Err(EntryError::RepeatedSignature {
-                    signature: i,
-                    verifier: k,
-                });
-            }
-            signed[k] = Some(canonical);
-        }
+                .find_map(|(k, known)| known.key.verify_canonical(&message, &sig).map(|c| (k, c))))
+        })?;
         // Every verifier signed once: pair each with its signature, in PEM order.
-        let mut pairs = Vec::with_capacity(keys.len());
-        for (k, (known, sig)) in keys.into_iter().zip(signed).enumerate() {
-            let sig = sig.ok_or(EntryError::UnusedVerifier(k))?;
-            pairs.push((known, sig));
-        }
+        let mut pairs: Vec<_> = keys
+            .into_iter()
+            .zip(signed)
+            .map(|(known, (_, sig))| (known, sig))
+            .collect();
         pairs.sort_by(|a, b| a.0.pem.cmp(&b.0.pem));
         let signatures = pairs
             .iter()

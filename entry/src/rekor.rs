@@ -28,14 +28,14 @@
 
 use std::sync::Arc;
 
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ed25519_dalek::pkcs8::DecodePublicKey as _;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256, Sha384, Sha512};
 
-use crate::dsse::{pae, Envelope, EnvelopeSignature};
-use crate::intoto::Statement;
+use crate::dsse::{decode_any_base64, pae, pair_signatures, Envelope, EnvelopeSignature};
+use crate::intoto::{Statement, IN_TOTO_PAYLOAD_TYPE};
 use crate::{canonical_json, EntryError};
 
 /// The kind of a Rekor v2 hashedrekord entry (a signature over a digest).
@@ -47,9 +47,6 @@ pub const KIND_DSSE_V2: &str = "dsse";
 
 /// The entry schema version rekor-tiles logs.
 pub const API_VERSION: &str = "0.0.2";
-
-/// The payload type of an in-toto statement.
-const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
 /// Most verifiers a DSSE request may carry (as rekor-tiles 2.2).
 pub const MAX_VERIFIERS: usize = 10;
@@ -71,13 +68,9 @@ impl Serialize for Bytes {
 impl<'de> Deserialize<'de> for Bytes {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        STANDARD
-            .decode(&text)
-            .or_else(|_| STANDARD_NO_PAD.decode(&text))
-            .or_else(|_| URL_SAFE.decode(&text))
-            .or_else(|_| URL_SAFE_NO_PAD.decode(&text))
+        decode_any_base64(&text)
             .map(Bytes)
-            .map_err(|_| serde::de::Error::custom("bytes are not base64"))
+            .ok_or_else(|| serde::de::Error::custom("bytes are not base64"))
     }
 }
 
@@ -606,25 +599,19 @@ impl RekorEntry {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let message = pae(&envelope.payload_type, &envelope.payload.0);
-        let mut used = vec![false; verifiers.len()];
-        let mut signed = Vec::with_capacity(envelope.signatures.len());
-        for (i, signature) in envelope.signatures.iter().enumerate() {
-            let by = verifiers
+        // The signature by each verifier, then sorted by its bytes.
+        let by_verifier = pair_signatures(envelope.signatures.len(), verifiers.len(), |i| {
+            let sig = &envelope.signatures[i].sig.0;
+            Ok(verifiers
                 .iter()
-                .position(|v| v.key.verify_message(&message, &signature.sig.0))
-                .ok_or(EntryError::SignatureInvalid(i))?;
-            if used[by] {
-                return Err(EntryError::RepeatedSignature {
-                    signature: i,
-                    verifier: by,
-                });
-            }
-            used[by] = true;
-            signed.push((signature.sig.clone(), by));
-        }
-        if let Some(unused) = used.iter().position(|u| !u) {
-            return Err(EntryError::UnusedVerifier(unused));
-        }
+                .position(|v| v.key.verify_message(&message, sig))
+                .map(|k| (k, ())))
+        })?;
+        let mut signed: Vec<(Bytes, usize)> = by_verifier
+            .iter()
+            .enumerate()
+            .map(|(k, (i, ()))| (envelope.signatures[*i].sig.clone(), k))
+            .collect();
         signed.sort();
         let signatures = signed
             .iter()
@@ -770,6 +757,7 @@ impl RekorEntry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use ed25519_dalek::pkcs8::EncodePublicKey as _;
     use p256::ecdsa::signature::hazmat::PrehashSigner as _;
     use p256::ecdsa::signature::Signer as _;

@@ -6,7 +6,7 @@
 //! and checkpoint, and the signed content: a `messageSignature` for a
 //! hashedrekord, the `dsseEnvelope` for a DSSE entry.
 
-use evledger_entry::dsse::{pae, Envelope};
+use evledger_entry::dsse::{decode_any_base64, pae, Envelope};
 use evledger_entry::rekor::{HashAlgorithm, RekorEntry, KIND_DSSE_V2, KIND_HASHEDREKORD};
 use evledger_tlog::proof::{leaf_hash, InclusionProof};
 use evledger_tlog::verifier::CheckpointVerifier;
@@ -313,7 +313,6 @@ fn check_message(
 /// and its signatures are the logged ones, each verifying over the PAE
 /// with the key logged beside it.
 fn check_envelope(bundle: &Bundle, entry: &RekorEntry) -> Result<bool, SigstoreError> {
-    use base64::Engine as _;
     let logged = entry
         .logged
         .spec
@@ -324,10 +323,9 @@ fn check_envelope(bundle: &Bundle, entry: &RekorEntry) -> Result<bool, SigstoreE
         .dsse_envelope
         .as_ref()
         .ok_or_else(|| fail("a DSSE bundle needs dsseEnvelope"))?;
+    // Any base64 DSSE allows, as evledger's own DSSE entries are read.
     let decode = |what: &str, text: &str| {
-        base64::engine::general_purpose::STANDARD
-            .decode(text)
-            .map_err(|_| fail(format!("dsseEnvelope.{what} is not base64")))
+        decode_any_base64(text).ok_or_else(|| fail(format!("dsseEnvelope.{what} is not base64")))
     };
     let payload = decode("payload", &envelope.payload)?;
     if HashAlgorithm::Sha256.digest(&payload) != logged.payload_hash.digest.0 {
