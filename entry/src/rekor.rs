@@ -360,12 +360,12 @@ impl SigstoreKey {
     }
 
     /// Whether `signature` is this key's signature of `message`.
-    pub fn verify_message(&self, message: &[u8], signature: &[u8]) -> bool {
+    pub fn verify_message(&self, message: &Message<'_>, signature: &[u8]) -> bool {
         match self {
             Self::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
-                .is_ok_and(|sig| key.verify_strict(message, &sig).is_ok()),
+                .is_ok_and(|sig| key.verify_strict(message.bytes, &sig).is_ok()),
             _ => match self.prehash() {
-                Some(hash) => self.verify_digest(&hash.digest(message), signature),
+                Some(hash) => self.verify_digest(message.digest(hash), signature),
                 None => false,
             },
         }
@@ -396,6 +396,34 @@ impl SigstoreKey {
             }
             Self::Ed25519(_) => false,
         }
+    }
+}
+
+/// A signed message and its digests, each computed at most once however
+/// many keys try the signatures over it (a DSSE request may pair 10
+/// signatures with 10 verifiers over a PAE of up to 256 KiB).
+pub struct Message<'a> {
+    bytes: &'a [u8],
+    digests: [std::sync::OnceLock<Vec<u8>>; 3],
+}
+
+impl<'a> Message<'a> {
+    /// `bytes`, not yet hashed.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self {
+            bytes,
+            digests: Default::default(),
+        }
+    }
+
+    /// The message's digest by `hash`.
+    fn digest(&self, hash: HashAlgorithm) -> &[u8] {
+        let slot = match hash {
+            HashAlgorithm::Sha256 => 0,
+            HashAlgorithm::Sha384 => 1,
+            HashAlgorithm::Sha512 => 2,
+        };
+        self.digests[slot].get_or_init(|| hash.digest(self.bytes))
     }
 }
 
@@ -598,7 +626,8 @@ impl RekorEntry {
                 Verifier::parse(v).map_err(|e| EntryError::Verifier(format!("verifiers[{i}]: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let message = pae(&envelope.payload_type, &envelope.payload.0);
+        let pae = pae(&envelope.payload_type, &envelope.payload.0);
+        let message = Message::new(&pae);
         // The signature by each verifier, then sorted by its bytes.
         let by_verifier = pair_signatures(envelope.signatures.len(), verifiers.len(), |i| {
             let sig = &envelope.signatures[i].sig.0;

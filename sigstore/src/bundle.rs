@@ -7,7 +7,7 @@
 //! hashedrekord, the `dsseEnvelope` for a DSSE entry.
 
 use evledger_entry::dsse::{decode_any_base64, pae, Envelope};
-use evledger_entry::rekor::{HashAlgorithm, RekorEntry, KIND_DSSE_V2, KIND_HASHEDREKORD};
+use evledger_entry::rekor::{HashAlgorithm, Message, RekorEntry, KIND_DSSE_V2, KIND_HASHEDREKORD};
 use evledger_tlog::proof::{leaf_hash, InclusionProof};
 use evledger_tlog::verifier::CheckpointVerifier;
 use serde::{Deserialize, Serialize};
@@ -343,7 +343,8 @@ fn check_envelope(bundle: &Bundle, entry: &RekorEntry) -> Result<bool, SigstoreE
     if sigs.iter().collect::<Vec<_>>() != logged_sigs {
         return Err(fail("the envelope's signatures are not the logged ones"));
     }
-    let message = pae(&envelope.payload_type, &payload);
+    let pae = pae(&envelope.payload_type, &payload);
+    let message = Message::new(&pae);
     for (signature, verifier) in logged.signatures.iter().zip(&entry.verifiers) {
         if !verifier.key.verify_message(&message, &signature.content.0) {
             return Err(fail(
