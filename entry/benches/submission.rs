@@ -1,8 +1,9 @@
 //! What checking one submission costs, step by step: `cargo bench -p
 //! evledger-entry --bench submission`. Prints the median time per entry
 //! of each step over pre-signed DSSE submissions (Ed25519, one signer, a
-//! small in-toto statement like `evledger bench append` sends), so that a
-//! change to the request path can be measured without a server.
+//! small in-toto statement like `evledger bench append` sends), and over
+//! Rekor v2 hashedrekord requests (P-256), so that a change to the request
+//! path can be measured without a server.
 
 use std::time::Duration;
 
@@ -154,4 +155,41 @@ fn main() {
             Entry::parse_logged(l).expect("logged");
         }),
     );
+    // Rekor v2 hashedrekords, ECDSA P-256 signatures over artifact digests.
+    let requests = rekor_requests();
+    report(
+        "Entry::from_rekor_request (hashedrekord, P-256)",
+        per_entry(&requests, |b| {
+            Entry::from_rekor_request(b).expect("valid");
+        }),
+    );
+    let rekor_logged: Vec<Vec<u8>> = requests
+        .iter()
+        .map(|b| Entry::from_rekor_request(b).expect("valid").leaf)
+        .collect();
+    report(
+        "Entry::parse_logged of a Rekor v2 hashedrekord",
+        per_entry(&rekor_logged, |l| {
+            Entry::parse_logged(l).expect("logged");
+        }),
+    );
+}
+
+fn rekor_requests() -> Vec<Vec<u8>> {
+    use p256::ecdsa::signature::hazmat::PrehashSigner;
+    use sha2::Digest;
+    let key = p256::ecdsa::SigningKey::from_slice(&[9; 32]).expect("key");
+    let spki = key.verifying_key().to_public_key_der().expect("der");
+    (0..ENTRIES)
+        .map(|i| {
+            let digest = sha2::Sha256::digest(format!("artifact-{i}"));
+            let sig: p256::ecdsa::Signature = key.sign_prehash(&digest).expect("sign");
+            serde_json::to_vec(&json!({"hashedRekordRequestV002": {
+                "digest": B64.encode(digest),
+                "signature": {"content": B64.encode(sig.to_der().as_bytes()), "verifier": {
+                    "publicKey": {"rawBytes": B64.encode(spki.as_bytes())},
+                    "keyDetails": "PKIX_ECDSA_P256_SHA_256"}}}}))
+            .expect("json")
+        })
+        .collect()
 }
