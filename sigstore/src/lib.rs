@@ -60,25 +60,27 @@ impl LogKey {
     ///
     /// [`SigstoreError::VerifierKey`] if it is not one.
     pub fn from_verifier_key(vkey: &str) -> Result<Self, SigstoreError> {
+        use signed_note::Verifier as _;
+        let vkey = vkey.trim();
         let bad = || SigstoreError::VerifierKey(vkey.to_string());
-        let mut parts = vkey.trim().splitn(3, '+');
-        let (Some(name), Some(id), Some(key)) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(bad());
-        };
-        let key = STANDARD.decode(key).map_err(|_| bad())?;
+        // signed_note checks the form, the name, the type byte and the key
+        // ID, as for every verifier key of the log; only the key's bytes
+        // are taken here.
+        let verifier = signed_note::StandardVerifier::new(vkey).map_err(|_| bad())?;
+        // `<name>+<id>+<base64>`; the base64 may itself hold `+`.
+        let key = vkey
+            .splitn(3, '+')
+            .nth(2)
+            .and_then(|key| STANDARD.decode(key).ok())
+            .ok_or_else(bad)?;
         let public = match key.split_first() {
             Some((&NOTE_ED25519, public)) => <[u8; 32]>::try_from(public).map_err(|_| bad())?,
             _ => return Err(bad()),
         };
-        let key = Self {
-            name: name.to_string(),
+        Ok(Self {
+            name: verifier.name().to_string(),
             public,
-        };
-        // The written ID must be the key hash's first four bytes.
-        if id != format!("{:08x}", key.hint()) {
-            return Err(bad());
-        }
-        Ok(key)
+        })
     }
 
     /// The key hash: SHA-256(name ‖ "\n" ‖ 0x01 ‖ key), Rekor v2's log ID.
