@@ -67,6 +67,9 @@ struct Inner {
     /// When Rekor v2 writes are open to callers without a token: their
     /// per-client limit.
     open_rekor_writes: std::sync::OnceLock<rate_limit::PerClient>,
+    /// The log's key as Sigstore names it, read once from the ledger's
+    /// verifier key (`None` only if that key were not an Ed25519 note key).
+    sigstore_key: Option<evledger_sigstore::LogKey>,
 }
 
 /// The index lag above which `/readyz` says the server is not ready.
@@ -83,8 +86,10 @@ impl AppState {
         index: Option<AnyStore>,
         metrics: Option<PrometheusHandle>,
     ) -> Self {
+        let sigstore_key = evledger_sigstore::LogKey::from_verifier_key(ledger.verifier_key()).ok();
         Self {
             inner: Arc::new(Inner {
+                sigstore_key,
                 ledger,
                 evidence,
                 admin_token_hash: admin_token.map(evledger_evidence::token_hash),

@@ -30,9 +30,12 @@ use crate::AppState;
 pub(crate) const ENTRIES_PATH: &str = "/api/v2/log/entries";
 
 /// The log's checkpoint key as Sigstore names it.
-pub(crate) fn log_key(state: &AppState) -> Result<LogKey, ApiError> {
-    LogKey::from_verifier_key(state.ledger().verifier_key())
-        .map_err(|e| ApiError::internal(e.to_string()))
+fn log_key(state: &AppState) -> Result<&LogKey, ApiError> {
+    state
+        .inner
+        .sigstore_key
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("the log key is not an Ed25519 note key"))
 }
 
 /// Log an entry, as Rekor v2's CreateEntry.
@@ -105,7 +108,7 @@ pub(crate) async fn create_entry(
     // tiles in memory, checked against the batch's root.
     let proof = appended.inclusion_proof()?;
     let tlog = TransparencyLogEntry::new(
-        &log_key(&state)?,
+        log_key(&state)?,
         &kind,
         &appended.leaf,
         appended.log_index,
@@ -175,8 +178,8 @@ pub(crate) async fn trusted_root(
     let url = public_url(&params, &headers)?;
     let key = log_key(&state)?;
     let document = match params.get("format").map(String::as_str) {
-        None | Some("trusted-root") => evledger_sigstore::trust::trusted_root(&key, &url),
-        Some("client-trust-config") => evledger_sigstore::trust::client_trust_config(&key, &url),
+        None | Some("trusted-root") => evledger_sigstore::trust::trusted_root(key, &url),
+        Some("client-trust-config") => evledger_sigstore::trust::client_trust_config(key, &url),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "unknown format {other:?} (trusted-root or client-trust-config)"
@@ -217,7 +220,7 @@ pub(crate) fn bundle(
         None
     };
     let tlog = TransparencyLogEntry::new(
-        &log_key(state)?,
+        log_key(state)?,
         &rekor.logged.kind,
         leaf,
         index,
