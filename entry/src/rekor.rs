@@ -260,6 +260,15 @@ impl HashAlgorithm {
         }
     }
 
+    /// The name in-toto digests and evledger's search use (`sha256`, ...).
+    pub fn digest_set_name(self) -> &'static str {
+        match self {
+            Self::Sha256 => "sha256",
+            Self::Sha384 => "sha384",
+            Self::Sha512 => "sha512",
+        }
+    }
+
     /// The digest length in bytes.
     pub fn digest_len(self) -> usize {
         match self {

@@ -17,6 +17,7 @@
 
 use std::collections::BTreeSet;
 
+use evledger_entry::rekor::HashAlgorithm;
 use evledger_entry::{canonical_json, Entry, EntryBody};
 use sha2::{Digest, Sha256};
 
@@ -141,13 +142,10 @@ pub fn index_keys(leaf: &[u8]) -> Vec<String> {
         // leaf, so not searchable here.
         EntryBody::Rekor(rekor) => {
             if let Some(digest) = rekor.digest() {
-                let algorithm = match digest.algorithm.as_str() {
-                    "SHA2_256" => "sha256",
-                    "SHA2_384" => "sha384",
-                    "SHA2_512" => "sha512",
-                    other => other,
-                };
-                keys.insert(hash_key(algorithm, &hex::encode(&digest.digest.0)));
+                if let Some(algorithm) = HashAlgorithm::of_name(&digest.algorithm) {
+                    let hex_digest = hex::encode(&digest.digest.0);
+                    keys.insert(hash_key(algorithm.digest_set_name(), &hex_digest));
+                }
             }
             for verifier in &rekor.verifiers {
                 keys.insert(key_key(&verifier.fingerprint));
