@@ -529,6 +529,46 @@ impl Ledger {
         self.store.entries(from, limit)
     }
 
+    /// When the entry at `index` of the published tree was committed, Unix
+    /// milliseconds; `None` beyond the tree, or for entries committed
+    /// before the ledger kept batch times.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn entry_time(&self, index: u64) -> Result<Option<u64>, LedgerError> {
+        if index >= self.checkpoint().size {
+            return Ok(None);
+        }
+        self.store.entry_time(index)
+    }
+
+    /// Entries committed per minute over `[from_minute, to_minute)` (Unix
+    /// minutes), as (minute, count) with empty minutes left out.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn entries_per_minute(
+        &self,
+        from_minute: u64,
+        to_minute: u64,
+    ) -> Result<Vec<(u64, u64)>, LedgerError> {
+        self.store.entries_per_minute(from_minute, to_minute)
+    }
+
+    /// Up to `limit` tree sizes of the published tree below `before` at
+    /// which the log signed a checkpoint, largest first.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn signed_sizes_before(&self, before: u64, limit: usize) -> Result<Vec<u64>, LedgerError> {
+        let size = self.checkpoint().size;
+        self.store
+            .signed_sizes_before(before.min(size.saturating_add(1)), limit)
+    }
+
     /// The index of the leaf with this hash, if it is in the published tree.
     ///
     /// # Errors

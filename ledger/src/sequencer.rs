@@ -380,6 +380,7 @@ impl Sequencer {
             leaf_hashes: hashes.iter().zip(from..).collect(),
             tiles: &integrated.tiles,
             checkpoint: (integrated.size, &checkpoint.note),
+            time_ms: unix_millis(),
         };
         let synced = Instant::now();
         self.store.commit(&commit).map_err(SequenceError::Fatal)?;
@@ -419,4 +420,11 @@ impl Sequencer {
             }));
         }
     }
+}
+
+/// Now, Unix milliseconds (0 if the clock is before 1970).
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

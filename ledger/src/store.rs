@@ -37,7 +37,21 @@ pub(crate) const CF_TILES: &str = "tiles";
 pub(crate) const CF_BY_LEAF: &str = "by_leaf";
 pub(crate) const CF_CHECKPOINTS: &str = "checkpoints";
 pub(crate) const CF_META: &str = "meta";
-const COLUMN_FAMILIES: [&str; 5] = [CF_ENTRIES, CF_TILES, CF_BY_LEAF, CF_CHECKPOINTS, CF_META];
+/// When batches were committed: `b` + tree size (BE) -> commit time, and
+/// `m` + minute (BE) -> entries committed in that minute. Written in each
+/// batch's one write, so a time is never ahead of its entries. Logs from
+/// before this family have no times for their older entries.
+pub(crate) const CF_TIMES: &str = "times";
+const COLUMN_FAMILIES: [&str; 6] = [
+    CF_ENTRIES,
+    CF_TILES,
+    CF_BY_LEAF,
+    CF_CHECKPOINTS,
+    CF_META,
+    CF_TIMES,
+];
+const TIME_BATCH: u8 = b'b';
+const TIME_MINUTE: u8 = b'm';
 const META_TREE_SIZE: &[u8] = b"tree_size";
 /// Prefix of follower cursors in `meta` (kept as first written: data
 /// directories in use hold cursors under it).
@@ -80,6 +94,15 @@ pub(crate) struct Commit<'a> {
     /// (tree size, signed note) of the batch's checkpoint; the size is the
     /// new `meta/tree_size`.
     pub checkpoint: (u64, &'a str),
+    /// When the batch is committed, Unix milliseconds.
+    pub time_ms: u64,
+}
+
+fn time_key(tag: u8, value: u64) -> [u8; 9] {
+    let mut key = [0u8; 9];
+    key[0] = tag;
+    key[1..].copy_from_slice(&value.to_be_bytes());
+    key
 }
 
 fn tile_key(level: u8, index: u64) -> [u8; 9] {
@@ -283,7 +306,93 @@ impl Store {
         let (size, note) = commit.checkpoint;
         batch.put_cf(self.cf(CF_CHECKPOINTS)?, size.to_be_bytes(), note);
         batch.put_cf(self.cf(CF_META)?, META_TREE_SIZE, size.to_be_bytes());
+        // The sequencer is the only writer, so reading the minute's count
+        // and writing it back in the batch cannot race.
+        let times = self.cf(CF_TIMES)?;
+        let minute = time_key(TIME_MINUTE, commit.time_ms / 60_000);
+        let counted = match self.db.get_pinned_cf(times, minute)? {
+            Some(bytes) => decode_u64(&bytes)?,
+            None => 0,
+        };
+        let added = commit.entries.len() as u64;
+        batch.put_cf(times, minute, (counted + added).to_be_bytes());
+        batch.put_cf(
+            times,
+            time_key(TIME_BATCH, size),
+            commit.time_ms.to_be_bytes(),
+        );
         self.write(batch, true)
+    }
+
+    /// When the entry at `index` was committed (Unix milliseconds): the
+    /// time of the first batch whose tree includes it. `None` for entries
+    /// committed before batch times were kept.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn entry_time(&self, index: u64) -> Result<Option<u64>, LedgerError> {
+        let start = time_key(TIME_BATCH, index.saturating_add(1));
+        let mut iter = self.db.iterator_cf(
+            self.cf(CF_TIMES)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        match iter.next().transpose()? {
+            Some((key, value)) if key.first() == Some(&TIME_BATCH) => Ok(Some(decode_u64(&value)?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Entries committed in each minute from `from_minute` (Unix minutes)
+    /// up to but excluding `to_minute`, as (minute, count), minutes with
+    /// none left out.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn entries_per_minute(
+        &self,
+        from_minute: u64,
+        to_minute: u64,
+    ) -> Result<Vec<(u64, u64)>, LedgerError> {
+        let start = time_key(TIME_MINUTE, from_minute);
+        let iter = self.db.iterator_cf(
+            self.cf(CF_TIMES)?,
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter {
+            let (key, value) = item?;
+            if key.first() != Some(&TIME_MINUTE) {
+                break;
+            }
+            let minute = decode_u64(&key[1..])?;
+            if minute >= to_minute {
+                break;
+            }
+            out.push((minute, decode_u64(&value)?));
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` tree sizes below `before` at which a checkpoint was
+    /// signed (a batch ended), largest first.
+    ///
+    /// # Errors
+    ///
+    /// Storage errors.
+    pub fn signed_sizes_before(&self, before: u64, limit: usize) -> Result<Vec<u64>, LedgerError> {
+        let start = before.saturating_sub(1).to_be_bytes();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_CHECKPOINTS)?,
+            IteratorMode::From(&start, Direction::Reverse),
+        );
+        let mut sizes = Vec::with_capacity(limit.min(1024));
+        for item in iter.take(limit) {
+            let (key, _) = item?;
+            sizes.push(decode_u64(&key)?);
+        }
+        Ok(sizes)
     }
 
     /// The cursor of follower `name`: how many entries it has dealt with.
