@@ -292,6 +292,23 @@ fn main() {
         &tagged(0, 2, bundle.to_text().as_bytes()),
     );
 
+    // Evidence packs: a real pack for the zip mode (the fuzzer mutates a
+    // pack the test key signed), and bytes for the built mode.
+    let pack_leaves: Vec<Vec<u8>> = (0..7)
+        .map(|i| format!("{{\"kind\":\"dsse\",\"n\":{i}}}").into_bytes())
+        .collect();
+    let zip = evledger_fuzz::pack::build(&signer, &pack_leaves, &[1, 3, 6], &[b"sbom"]);
+    corpus.write("pack_verify", "pack", &tagged(0, 2, &zip));
+    corpus.write(
+        "pack_verify",
+        "built",
+        &tagged(
+            1,
+            2,
+            b"\x06\x03\x01\x03\x05{\"kind\":\"dsse\"}\x01sbom\x10\x00\x00\x00\x01",
+        ),
+    );
+
     // Tile paths and an entry bundle.
     for (name, path) in [
         ("full", "tile/0/x001/x234/067"),

@@ -306,3 +306,77 @@ pub mod material {
         true
     }
 }
+
+/// Evidence packs built here with the fixed test log key, for the
+/// `pack_verify` target and its seeds.
+pub mod pack {
+    use evledger_pack::{EntryInfo, PackBuilder, Role, Scope, SIGNATURE_CONTEXT};
+    use evledger_tlog::tlog_proof::TlogProof;
+    use evledger_tlog::LogSigner;
+
+    use crate::merkle;
+
+    /// The `createdAt` of every pack built here.
+    pub const CREATED_AT: &str = "2026-12-02T10:00:00Z";
+
+    /// A pack of the entries at `picks` (indexes into `leaves`, each once)
+    /// of the tree of `leaves`, every third a contract revision, with
+    /// `blobs`, signed by `signer`.
+    pub fn build(
+        signer: &LogSigner,
+        leaves: &[Vec<u8>],
+        picks: &[usize],
+        blobs: &[&[u8]],
+    ) -> Vec<u8> {
+        let hashes: Vec<[u8; 32]> = leaves.iter().map(|l| merkle::leaf(l)).collect();
+        let checkpoint = signer
+            .sign(leaves.len() as u64, merkle::root(&hashes))
+            .expect("signing with the test key");
+        let mut builder = PackBuilder::new(
+            &checkpoint.note,
+            signer.verifier_key(),
+            Scope {
+                workflow: Some("build".into()),
+                from_index: Some(0),
+                to_index: Some(leaves.len() as u64),
+                query: None,
+            },
+            CREATED_AT.into(),
+        )
+        .expect("the test key signed the checkpoint");
+        for (n, &i) in picks.iter().enumerate() {
+            let role = if n % 3 == 2 {
+                Role::Contract
+            } else {
+                Role::Attestation
+            };
+            let proof = TlogProof {
+                extra: Some(leaves[i].clone()),
+                index: i as u64,
+                hashes: merkle::inclusion(i, &hashes),
+                checkpoint: checkpoint.note.clone(),
+            };
+            let info = EntryInfo {
+                log_index: i as u64,
+                role,
+                kind: "dsse".into(),
+                workflow: Some("build".into()),
+                subjects: vec![format!("app@sha256:{}", "ab".repeat(32))],
+                predicate_type: Some("https://evledger.dev/attestation/v1".into()),
+            };
+            builder
+                .add_entry(info, &leaves[i], &proof)
+                .expect("an entry of an independent tree verifies");
+        }
+        for blob in blobs {
+            use sha2::Digest;
+            let digest = hex::encode(sha2::Sha256::digest(blob));
+            builder
+                .add_blob(&digest, blob)
+                .expect("a blob under its digest");
+        }
+        builder
+            .finish(|m| signer.sign_payload(SIGNATURE_CONTEXT, m))
+            .expect("signing with the test key")
+    }
+}
