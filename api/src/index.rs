@@ -51,7 +51,7 @@ impl From<IndexError> for ApiError {
 }
 
 /// Runs `plan`; on the embedded store (RocksDB reads) off the async workers.
-async fn search(store: &AnyStore, plan: Plan) -> Result<Page, ApiError> {
+pub(crate) async fn search(store: &AnyStore, plan: Plan) -> Result<Page, ApiError> {
     match store {
         AnyStore::Redis(_) => Ok(execute(store, &plan).await?),
         AnyStore::Embedded(_) => {

@@ -9,6 +9,7 @@
 mod auth;
 mod backup;
 mod cas;
+mod console;
 pub mod error;
 mod evidence;
 mod extract;
@@ -17,6 +18,7 @@ pub mod integrations;
 mod log;
 pub mod metrics;
 pub mod openapi;
+mod pack;
 mod rate_limit;
 mod rekor;
 pub mod routes;
@@ -70,6 +72,21 @@ struct Inner {
     /// The log's key as Sigstore names it, read once from the ledger's
     /// verifier key (`None` only if that key were not an Ed25519 note key).
     sigstore_key: Option<evledger_sigstore::LogKey>,
+    /// The witnesses checkpoints are sent to, as the console shows them.
+    witnesses: std::sync::OnceLock<Witnesses>,
+    /// Admin sessions of the console.
+    sessions: console::Sessions,
+    /// Evidence packs being built.
+    packs: tokio::sync::Semaphore,
+}
+
+/// The witnesses of the log: their verifier keys and the quorum asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Witnesses {
+    /// `cosignature/v1` verifier keys.
+    pub keys: Vec<String>,
+    /// Cosignatures a checkpoint needs to count as witnessed.
+    pub quorum: usize,
 }
 
 /// The index lag above which `/readyz` says the server is not ready.
@@ -100,6 +117,9 @@ impl AppState {
                 fanout: std::sync::OnceLock::new(),
                 integration_lock: tokio::sync::Mutex::new(()),
                 open_rekor_writes: std::sync::OnceLock::new(),
+                witnesses: std::sync::OnceLock::new(),
+                sessions: console::Sessions::default(),
+                packs: tokio::sync::Semaphore::new(pack::CONCURRENT_PACKS),
             }),
         }
     }
@@ -133,9 +153,19 @@ impl AppState {
     }
 
     /// Serves the checkpoints the witnessing task publishes (see
-    /// [`witness_client::run`]) at `/checkpoint` from now on. Set once.
-    pub fn serve_cosigned(&self, published: watch::Receiver<Option<Arc<SignedCheckpoint>>>) {
+    /// [`witness_client::run`]) at `/checkpoint` from now on, and names
+    /// `witnesses` in the console. Set once.
+    pub fn serve_cosigned(
+        &self,
+        published: watch::Receiver<Option<Arc<SignedCheckpoint>>>,
+        witnesses: Witnesses,
+    ) {
         let _ = self.inner.cosigned.set(published);
+        let _ = self.inner.witnesses.set(witnesses);
+    }
+
+    fn witnesses(&self) -> Witnesses {
+        self.inner.witnesses.get().cloned().unwrap_or_default()
     }
 
     /// Runs the sinks of attached integrations on `fanout` from now on, and
@@ -206,6 +236,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate_writes,
         ))
+        // The console: pages that read, and its own admin sign-in.
+        .merge(console::router())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .layer(axum::middleware::from_fn(metrics::track_http))

@@ -479,6 +479,47 @@ fn checkpoint_for(state: &AppState, size: u64) -> Result<Option<String>, ApiErro
     Ok(state.ledger().checkpoint_at(size)?)
 }
 
+/// The checkpoint the log signed at a tree size.
+///
+/// Every batch ends with a signed checkpoint; this is the one for exactly
+/// `size` entries (with its cosignatures when it is the one `/checkpoint`
+/// serves). A monitor or an auditor that saved an older checkpoint, or a
+/// browser checking two sizes, gets both ends of a consistency proof here.
+#[utoipa::path(
+    get,
+    path = "/api/v1/log/checkpoints/{size}",
+    operation_id = "getCheckpointAtSize",
+    tag = "log",
+    params(("size" = u64, Path, description = "The tree size", example = 3)),
+    responses(
+        (status = 200, description = "The signed checkpoint note", content_type = "text/plain", body = String),
+        (status = 400, description = "`bad_request` (not a number) or `out_of_range` (beyond the tree)", body = ErrorBody),
+        (status = 404, description = "`not_found`: no batch ended at this size, so no checkpoint was signed for it", body = ErrorBody),
+        (status = 500, description = "`internal`: a server fault", body = ErrorBody),
+    )
+)]
+pub(crate) async fn checkpoint_at_size(
+    State(state): State<AppState>,
+    Path(size): Path<String>,
+) -> Result<Response, ApiError> {
+    let size: u64 = size
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("size must be a tree size, not {size:?}")))?;
+    beyond_the_tree("size", size, state.ledger().checkpoint().size)?;
+    let note = crate::blocking(move || checkpoint_for(&state, size)).await?;
+    let note = note.ok_or_else(|| {
+        ApiError::not_found(format!("the log signed no checkpoint at tree size {size}"))
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        note,
+    )
+        .into_response())
+}
+
 /// An inclusion proof.
 ///
 /// The audit path of an entry in the tree of `treeSize` leaves (default:

@@ -14,7 +14,9 @@ use utoipa::openapi::{OpenApi, RefOr};
 use utoipa_axum::router::UtoipaMethodRouter;
 use utoipa_axum::routes;
 
-use crate::{backup, cas, evidence, index, integrations, log, openapi, rekor, tiles, AppState};
+use crate::{
+    backup, cas, evidence, index, integrations, log, openapi, pack, rekor, tiles, AppState,
+};
 
 /// The OpenAPI extension marking a path parameter that spans the rest of
 /// the path (slashes included), as axum's `{*name}` matches it.
@@ -134,6 +136,7 @@ pub(crate) fn table() -> RouteTable {
         .add(routes!(log::submit, log::entry_by_leaf_hash))
         .add(routes!(log::entry_by_index))
         .add(routes!(log::log_info))
+        .add(routes!(log::checkpoint_at_size))
         .add(routes!(log::inclusion_proof))
         .add(routes!(log::consistency_proof))
         .add(routes!(index::retrieve))
@@ -154,6 +157,7 @@ pub(crate) fn table() -> RouteTable {
         .add(routes!(integrations::attach))
         .add(routes!(integrations::detach))
         // Operations.
+        .add(routes!(pack::download))
         .add(routes!(backup::backup))
         .add(routes!(crate::healthz))
         .add(routes!(crate::readyz))

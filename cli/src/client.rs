@@ -3,12 +3,23 @@
 use anyhow::{bail, Context};
 
 /// Largest response the CLI reads (a checkpoint, an entry, a proof).
-const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
+pub const MAX_RESPONSE: u64 = 4 * 1024 * 1024;
+
+/// Deadline of an ordinary request.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The CLI's blocking HTTP client: every request has a deadline.
 pub fn client() -> anyhow::Result<reqwest::blocking::Client> {
+    client_with_timeout(REQUEST_TIMEOUT)
+}
+
+/// A blocking HTTP client whose requests have `timeout` (for downloads
+/// longer than an ordinary answer).
+pub fn client_with_timeout(
+    timeout: std::time::Duration,
+) -> anyhow::Result<reqwest::blocking::Client> {
     reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(30))
+        .timeout(timeout)
         .build()
         .context("building the HTTP client")
 }

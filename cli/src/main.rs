@@ -8,6 +8,7 @@ mod craft;
 mod index_store;
 mod integration;
 mod monitor;
+mod pack;
 mod reconcile;
 mod runtime;
 mod serve;
@@ -78,6 +79,9 @@ enum Command {
     /// Sigstore trust material for this log.
     #[command(subcommand)]
     Sigstore(sigstore::SigstoreCommand),
+    /// Download an evidence pack (a workflow's entries, or a search's, with
+    /// their proofs, contracts and blobs) and check it with `--key`.
+    Pack(pack::PackArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -108,6 +112,7 @@ fn main() -> std::process::ExitCode {
         Command::Keygen(args) => craft::keygen(args),
         Command::Sign(args) => craft::sign(args),
         Command::Entry(cmd) => craft::entry(cmd),
+        Command::Pack(args) => pack::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -63,3 +63,31 @@ pub(crate) fn progress_bar(label: &'static str) -> ProgressBar {
     bar.set_message(label);
     bar
 }
+
+/// A progress bar over the bytes of a download of `len` bytes (a spinner
+/// if the length is unknown), labelled `label`, drawn on stderr.
+pub(crate) fn download_bar(label: &'static str, len: Option<u64>) -> ProgressBar {
+    let bar = match len {
+        Some(len) => {
+            let bar = ProgressBar::new(len);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta})",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            bar
+        }
+        None => {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} {bytes} ({bytes_per_sec})")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar
+        }
+    };
+    bar.set_message(label);
+    bar
+}

@@ -238,7 +238,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "checkpoints are sent to witnesses"
         );
         let (publish, published) = tokio::sync::watch::channel(None);
-        state.serve_cosigned(published);
+        let witnesses = evledger_api::Witnesses {
+            keys: policy
+                .witnesses
+                .iter()
+                .map(|w| w.verifier.verifier_key())
+                .collect(),
+            quorum: policy.quorum,
+        };
+        state.serve_cosigned(published, witnesses);
         tokio::spawn(evledger_api::witness_client::run(
             ledger.clone(),
             policy,

@@ -31,6 +31,28 @@ pub enum VerifyCommand {
     /// Check a Sigstore bundle of a Rekor v2 entry offline: checkpoint,
     /// log ID, inclusion, the logged body against the bundle's signature.
     SigstoreBundle(SigstoreBundleArgs),
+    /// Check an evidence pack offline: the log's signature over its
+    /// manifest, every file's digest, the checkpoint, every entry's
+    /// inclusion proof and every blob. Exits non-zero naming the file and
+    /// the check that failed.
+    Pack(PackArgs),
+}
+
+#[derive(Args)]
+pub struct PackArgs {
+    /// The log's verifier key (`name+id+base64`), or a file holding it
+    /// (`@FILE` or a path).
+    #[arg(long)]
+    key: String,
+    /// A trusted witness's cosignature/v1 verifier key, or a file holding
+    /// it. Repeat for each witness.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// How many trusted witnesses must have cosigned the pack's checkpoint.
+    #[arg(long, default_value_t = 0)]
+    quorum: usize,
+    /// The pack (zip).
+    pack: PathBuf,
 }
 
 #[derive(Args)]
@@ -91,8 +113,12 @@ impl KeyArg {
     }
 }
 
-/// A verifier key given inline, or the contents of the file it names.
-fn key_or_file(key: &str) -> anyhow::Result<String> {
+/// A verifier key given inline, or the contents of the file it names:
+/// `@FILE`, or a path (anything without `+` that exists).
+pub(crate) fn key_or_file(key: &str) -> anyhow::Result<String> {
+    if let Some(file) = key.strip_prefix('@') {
+        return Ok(read(Path::new(file))?.trim().to_string());
+    }
     let path = Path::new(key);
     if !key.contains('+') && path.exists() {
         Ok(read(path)?.trim().to_string())
@@ -162,6 +188,97 @@ pub fn run(command: VerifyCommand) -> anyhow::Result<()> {
         VerifyCommand::Bundle(args) => bundle(args),
         VerifyCommand::Blob(args) => blob(args),
         VerifyCommand::SigstoreBundle(args) => sigstore_bundle(args),
+        VerifyCommand::Pack(args) => pack(args),
+    }
+}
+
+fn pack(args: PackArgs) -> anyhow::Result<()> {
+    let key = key_or_file(&args.key)?;
+    let witnesses = args
+        .witnesses
+        .iter()
+        .map(|k| key_or_file(k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let checkpoints = CheckpointVerifier::new(&[&key])?.with_witnesses(&witnesses, args.quorum)?;
+    let path = &args.pack;
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?
+        .len();
+    // Refused before it is read: no pack is larger.
+    ensure!(
+        size <= evledger_pack::MAX_PACK_SIZE as u64,
+        "{} is {size} bytes; a pack is at most {}",
+        path.display(),
+        evledger_pack::MAX_PACK_SIZE
+    );
+    let zip = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let report = verify_pack_bytes(&zip, &key, &checkpoints)
+        .with_context(|| format!("{} does not verify", path.display()))?;
+    print_pack_report(&report);
+    Ok(())
+}
+
+/// Verifies a pack in memory, with a spinner on stderr while it runs.
+pub(crate) fn verify_pack_bytes(
+    zip: &[u8],
+    key: &str,
+    checkpoints: &CheckpointVerifier,
+) -> Result<evledger_pack::PackReport, evledger_pack::PackError> {
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_message(format!("verifying the pack ({} bytes)", zip.len()));
+    spinner.enable_steady_tick(std::time::Duration::from_millis(120));
+    let result = evledger_pack::verify_pack_with(zip, key, checkpoints);
+    spinner.finish_and_clear();
+    result
+}
+
+/// Prints what a verified pack holds and what was checked.
+pub(crate) fn print_pack_report(report: &evledger_pack::PackReport) {
+    use evledger_pack::Role;
+    let m = &report.manifest;
+    println!(
+        "verified: evidence pack of {} at tree size {} (root {}), made {}",
+        m.origin, m.tree_size, m.root_hash, m.created_at
+    );
+    let cosigned = if report.checkpoint.cosigners.is_empty() {
+        String::new()
+    } else {
+        format!(", cosigned by {}", report.checkpoint.cosigners.join(", "))
+    };
+    println!("  checkpoint: signed by the log key{cosigned}");
+    println!(
+        "  manifest: signed by the log key; every file's SHA-256 matches, none missing or extra"
+    );
+    println!(
+        "  entries: {} ({} attestations, {} contract revisions, {} other), each in the checkpoint's tree",
+        m.entries.len(),
+        report.count(Role::Attestation),
+        report.count(Role::Contract),
+        report.count(Role::Entry)
+    );
+    println!(
+        "  blobs: {} ({} bytes), each the bytes of its digest",
+        m.blobs.len(),
+        m.blob_bytes()
+    );
+    let mut scope = Vec::new();
+    if let Some(workflow) = &m.scope.workflow {
+        scope.push(format!("workflow {workflow}"));
+    }
+    match (m.scope.from_index, m.scope.to_index) {
+        (Some(from), Some(to)) => scope.push(format!("log indexes {from}..{to}")),
+        (Some(from), None) => scope.push(format!("from log index {from}")),
+        (None, Some(to)) => scope.push(format!("below log index {to}")),
+        (None, None) => {}
+    }
+    if let Some(query) = &m.scope.query {
+        scope.push(format!(
+            "search {}",
+            serde_json::to_string(query).unwrap_or_default()
+        ));
+    }
+    if !scope.is_empty() {
+        println!("  scope (as the log states it): {}", scope.join(", "));
     }
 }
 

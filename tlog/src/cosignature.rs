@@ -205,6 +205,19 @@ impl CosignatureVerifier {
         &self.name
     }
 
+    /// The verifier key, `<name>+<id>+<base64(0x04 || public key)>`, as
+    /// [`CosignatureVerifier::new`] reads it.
+    pub fn verifier_key(&self) -> String {
+        let mut key = vec![COSIGNATURE_V1_ALG];
+        key.extend_from_slice(self.key.as_bytes());
+        format!(
+            "{}+{:08x}+{}",
+            self.name,
+            self.id,
+            BASE64_STANDARD.encode(key)
+        )
+    }
+
     /// The witness's Ed25519 public key: what makes two verifier keys the
     /// same witness (a name is only a label; one key under two names is one
     /// witness, and its signature verifies under both).

@@ -6,6 +6,7 @@
 //! The load machinery they share is in `load`.
 
 mod append;
+mod console;
 mod fanout;
 mod load;
 mod proofs;
@@ -18,6 +19,8 @@ pub enum BenchCommand {
     Append(append::AppendArgs),
     /// Request inclusion and consistency proofs with concurrent clients.
     Proofs(proofs::ProofsArgs),
+    /// Request each page of the console with concurrent clients.
+    Console(console::ConsoleArgs),
     /// Fan-out to Kafka: append at a fixed rate with a Kafka sink attached,
     /// consume the topic, and report delivery throughput and the lag from
     /// append to consumer.
@@ -29,6 +32,7 @@ pub fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Append(args) => runtime.block_on(append::run(args)),
         BenchCommand::Proofs(args) => runtime.block_on(proofs::run(args)),
+        BenchCommand::Console(args) => runtime.block_on(console::run(args)),
         BenchCommand::Fanout(args) => runtime.block_on(fanout::run(args)),
     }
 }
