@@ -269,3 +269,166 @@ fn the_browser_verification_module_matches_the_reference_vectors() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// GET `path` without any token; (status, content type, body).
+fn page(server: &Server, path: &str) -> (u16, String, String) {
+    let r = anonymous_http()
+        .get(format!("{}{path}", server.url))
+        .send()
+        .expect("GET");
+    let status = r.status().as_u16();
+    let kind = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, kind, r.text().expect("body"))
+}
+
+#[test]
+fn the_console_refuses_bad_input_with_4xx_and_shows_admin_views_only_to_an_admin_session() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let work = dir.path();
+    let server = Server::start(&work.join("log"));
+    workflow_with_attestations(&server, work);
+    let size = server.tree_size();
+
+    for (path, status, kind) in [
+        ("/entries?before=ten", 400, "text/html"),
+        ("/entries/99999999999999999999", 400, "text/html"),
+        ("/entries/-1", 400, "text/html"),
+        (&format!("/entries/{size}") as &str, 404, "text/html"),
+        ("/entries/0/envelope", 404, "text/html"),
+        ("/search?hash=nothex", 400, "text/html"),
+        ("/search?keyFingerprint=abc", 400, "text/html"),
+        ("/workflows/nope", 404, "text/html"),
+        ("/workflows/build?from=x&to=2", 400, "text/html"),
+        ("/consistency?first=-3", 400, "text/html"),
+        ("/assets/../Cargo.toml", 404, "application/json"),
+        ("/assets/nothing.js", 404, "application/json"),
+        ("/api/v1/log/checkpoints/ten", 400, "application/json"),
+        (
+            &format!("/api/v1/log/checkpoints/{}", size + 1) as &str,
+            400,
+            "application/json",
+        ),
+        ("/api/v1/packs", 400, "application/json"),
+        (
+            "/api/v1/packs?workflow=build&bogus=1",
+            400,
+            "application/json",
+        ),
+        (
+            "/api/v1/packs?workflow=build&from=5&to=2",
+            400,
+            "application/json",
+        ),
+        (
+            "/api/v1/packs?workflow=build&blobs=maybe",
+            400,
+            "application/json",
+        ),
+        ("/api/v1/packs?workflow=nope", 404, "application/json"),
+        ("/api/v1/packs?hash=nothex", 400, "application/json"),
+        ("/packs/summary?workflow=nope", 404, "text/html"),
+    ] {
+        let (got, got_kind, body) = page(&server, path);
+        assert_eq!(got, status, "GET {path}: {body}");
+        assert!(got_kind.starts_with(kind), "GET {path}: {got_kind}");
+        if kind == "application/json" {
+            let error: serde_json::Value = serde_json::from_str(&body).expect("JSON error");
+            assert!(
+                error["code"].is_string() && error["message"].is_string(),
+                "{path}: {body}"
+            );
+        }
+    }
+    assert_eq!(
+        server.tree_size(),
+        size,
+        "a refused request appended something"
+    );
+
+    // Pages carry the console's CSP; the envelope of an attestation is there.
+    let r = anonymous_http()
+        .get(format!("{}/entries/1", server.url))
+        .send()
+        .expect("GET");
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .expect("CSP");
+    assert!(
+        csp.starts_with("default-src 'self'") && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert_eq!(page(&server, "/entries/1/envelope").0, 200);
+
+    // Robot accounts show to an admin session only, by id, never a token.
+    let (_, _, anonymous) = page(&server, "/workflows/build");
+    assert!(!anonymous.contains("Robot accounts"), "shown to anyone");
+    let no_redirects = || {
+        reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    };
+    let wrong = no_redirects()
+        .post(format!("{}/login", server.url))
+        .form(&[("token", "not-the-admin-token")])
+        .send()
+        .expect("POST /login");
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    let json_body = no_redirects()
+        .post(format!("{}/login", server.url))
+        .json(&json!({"token": ADMIN_TOKEN}))
+        .send()
+        .expect("POST /login");
+    assert_eq!(json_body.status().as_u16(), 400);
+    let signed_in = no_redirects()
+        .post(format!("{}/login", server.url))
+        .form(&[("token", ADMIN_TOKEN)])
+        .send()
+        .expect("POST /login");
+    assert_eq!(signed_in.status().as_u16(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .expect("cookie")
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains(ADMIN_TOKEN),
+        "the token itself is the cookie"
+    );
+    let session = cookie.split(';').next().expect("name=value").to_string();
+    let admin_page = |session: &str| {
+        no_redirects()
+            .get(format!("{}/workflows/build", server.url))
+            .header("cookie", session)
+            .send()
+            .expect("GET")
+            .text()
+            .expect("body")
+    };
+    let shown = admin_page(&session);
+    assert!(
+        shown.contains("Robot accounts") && shown.contains("ra-"),
+        "not shown to the admin"
+    );
+    assert!(!shown.contains("evlr_"), "a robot token is shown");
+    assert!(!admin_page("evledger_console=0000").contains("Robot accounts"));
+    let out = no_redirects()
+        .post(format!("{}/logout", server.url))
+        .header("cookie", &session)
+        .send()
+        .expect("POST /logout");
+    assert_eq!(out.status().as_u16(), 303);
+    assert!(
+        !admin_page(&session).contains("Robot accounts"),
+        "the session outlived sign-out"
+    );
+}
