@@ -266,7 +266,7 @@ pub(crate) fn print_pack_report(report: &evledger_pack::PackReport) {
         scope.push(format!("workflow {workflow}"));
     }
     match (m.scope.from_index, m.scope.to_index) {
-        (Some(from), Some(to)) => scope.push(format!("log indexes {from}..{to}")),
+        (Some(from), Some(to)) => scope.push(format!("log indexes {from} to {to} (exclusive)")),
         (Some(from), None) => scope.push(format!("from log index {from}")),
         (None, Some(to)) => scope.push(format!("below log index {to}")),
         (None, None) => {}
