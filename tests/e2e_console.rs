@@ -36,15 +36,7 @@ fn repo() -> PathBuf {
 }
 
 fn evledger(server: &Server, token: &str, dir: &Path, args: &[&str]) -> Output {
-    Command::new(binary())
-        .args(args)
-        .current_dir(dir)
-        .env("EVLEDGER_URL", &server.url)
-        .env("EVLEDGER_TOKEN", token)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
-        .output()
-        .expect("run evledger")
+    cli_against(server, token, dir, &[], args)
 }
 
 /// A workflow `build` with two contract revisions and one attestation

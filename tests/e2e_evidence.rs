@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 use sha2::{Digest, Sha256};
@@ -28,16 +28,7 @@ const SBOM: &str = r#"{"bomFormat":"CycloneDX","specVersion":"1.5","version":1,"
 
 /// Runs the CLI against `server` with `token`, from `dir` (where the crafting state lives).
 fn evledger(server: &Server, token: &str, dir: &Path, args: &[&str]) -> Output {
-    Command::new(binary())
-        .args(args)
-        .current_dir(dir)
-        .env("EVLEDGER_URL", &server.url)
-        .env("EVLEDGER_TOKEN", token)
-        .env_remove("GITHUB_ACTIONS")
-        .env_remove("GITLAB_CI")
-        .env("BUILD_FLAVOUR", "release")
-        .output()
-        .expect("run evledger")
+    cli_against(server, token, dir, &[("BUILD_FLAVOUR", "release")], args)
 }
 
 fn image() -> String {

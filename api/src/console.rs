@@ -715,13 +715,7 @@ pub(crate) async fn run_search(
     let plan = query
         .plan()
         .map_err(evledger_indexer::search::SearchError::from)?;
-    let store = state.index().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "index_unavailable",
-            "this server has no index configured",
-        )
-    })?;
+    let store = crate::index::configured_store(state)?;
     crate::index::search(store, plan).await
 }
 

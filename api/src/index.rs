@@ -64,6 +64,17 @@ pub(crate) async fn search(store: &AnyStore, plan: Plan) -> Result<Page, ApiErro
     }
 }
 
+/// The index this server answers searches from, or `503 index_unavailable`.
+pub(crate) fn configured_store(state: &AppState) -> Result<&AnyStore, ApiError> {
+    state.index().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "index_unavailable",
+            "this server has no index configured",
+        )
+    })
+}
+
 /// Entries the index covers (0 with no cursor); on the embedded store (a
 /// RocksDB read) off the async workers.
 pub(crate) async fn indexed_size(store: &AnyStore) -> Result<u64, IndexError> {
@@ -164,13 +175,7 @@ pub(crate) async fn retrieve(
     let query: SearchQuery = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("malformed query: {e}")))?;
     let plan = query.plan().map_err(SearchError::from)?;
-    let store = state.index().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "index_unavailable",
-            "this server has no index configured",
-        )
-    })?;
+    let store = configured_store(&state)?;
 
     let mut indexed = indexed_size(store).await?;
     if let Some(min) = query.min_log_index {

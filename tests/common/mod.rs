@@ -288,6 +288,28 @@ pub fn cli(args: &[&str]) -> Output {
         .expect("run evledger")
 }
 
+/// Runs the CLI against `server` with `token`, from `dir` (where the
+/// crafting state lives), outside any CI runner's environment, with the
+/// extra environment `env`.
+pub fn cli_against(
+    server: &Server,
+    token: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+    args: &[&str],
+) -> Output {
+    Command::new(binary())
+        .args(args)
+        .current_dir(dir)
+        .env("EVLEDGER_URL", &server.url)
+        .env("EVLEDGER_TOKEN", token)
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITLAB_CI")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run evledger")
+}
+
 /// A key that signs DSSE envelopes in tests.
 pub enum TestKey {
     Ed25519(ed25519_dalek::SigningKey),

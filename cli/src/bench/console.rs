@@ -1,12 +1,11 @@
 //! `evledger bench console`: the console's pages of a live log, each
 //! requested by concurrent clients, latency per page.
 
-use anyhow::{bail, Context};
 use clap::Args;
 use rand::Rng;
 use serde_json::json;
 
-use super::load::{drive, http_client};
+use super::load::{drive, get_ok, http_client, tree_size};
 
 #[derive(Args)]
 pub struct ConsoleArgs {
@@ -49,16 +48,7 @@ const PAGES: [Page; 8] = [
 pub(super) async fn run(args: ConsoleArgs) -> anyhow::Result<()> {
     let client = http_client(args.clients)?;
     let base = args.url.trim_end_matches('/').to_string();
-    let info: serde_json::Value = client
-        .get(format!("{base}/api/v1/log"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let size = info["treeSize"].as_u64().context("treeSize")?;
-    if size < 2 {
-        bail!("the log needs at least 2 entries");
-    }
+    let size = tree_size(&client, &base).await?;
     let query = match &args.digest {
         Some(d) => format!("hash={d}"),
         None => "kind=dsse".into(),
@@ -67,14 +57,7 @@ pub(super) async fn run(args: ConsoleArgs) -> anyhow::Result<()> {
     for (name, url_of) in PAGES {
         let (client, base, query) = (client.clone(), base.clone(), query.clone());
         let summary = drive(name, args.clients, args.count, move |_| {
-            let url = format!("{base}{}", url_of(size, &query));
-            let client = client.clone();
-            async move {
-                match client.get(&url).send().await {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                }
-            }
+            get_ok(client.clone(), format!("{base}{}", url_of(size, &query)))
         })
         .await;
         summaries.push(summary);

@@ -181,6 +181,29 @@ pub(super) fn process_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok(ticks(14)? + ticks(15)?)
 }
 
+/// GETs `url` and reads the whole answer: whether both succeeded.
+pub(super) async fn get_ok(client: reqwest::Client, url: String) -> bool {
+    match client.get(&url).send().await {
+        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The tree size of the log at `base`, which must hold at least 2 entries.
+pub(super) async fn tree_size(client: &reqwest::Client, base: &str) -> anyhow::Result<u64> {
+    let info: serde_json::Value = client
+        .get(format!("{base}/api/v1/log"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let size = info["treeSize"]
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("{base}/api/v1/log has no treeSize"))?;
+    anyhow::ensure!(size >= 2, "the log needs at least 2 entries");
+    Ok(size)
+}
+
 pub(super) fn http_client(clients: usize) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .pool_max_idle_per_host(clients)

@@ -1,12 +1,11 @@
 //! `evledger bench proofs`: inclusion and consistency proofs of random
 //! leaves and sizes of a live log.
 
-use anyhow::{bail, Context};
 use clap::Args;
 use rand::Rng;
 use serde_json::json;
 
-use super::load::{drive, http_client};
+use super::load::{drive, get_ok, http_client, tree_size};
 
 #[derive(Args)]
 pub struct ProofsArgs {
@@ -27,16 +26,7 @@ pub struct ProofsArgs {
 pub(super) async fn run(args: ProofsArgs) -> anyhow::Result<()> {
     let client = http_client(args.clients)?;
     let base = args.url.trim_end_matches('/').to_string();
-    let info: serde_json::Value = client
-        .get(format!("{base}/api/v1/log"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let size = info["treeSize"].as_u64().context("treeSize")?;
-    if size < 2 {
-        bail!("the log needs at least 2 entries");
-    }
+    let size = tree_size(&client, &base).await?;
     let mut summaries = Vec::new();
     for kind in ["inclusion", "consistency"] {
         let (client, base) = (client.clone(), base.clone());
@@ -56,12 +46,7 @@ pub(super) async fn run(args: ProofsArgs) -> anyhow::Result<()> {
                 } else {
                     format!("{base}/api/v1/log/proof/consistency?firstSize={a}&lastSize={size}")
                 };
-                async move {
-                    match client.get(&url).send().await {
-                        Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                        Err(_) => false,
-                    }
-                }
+                get_ok(client, url)
             },
         )
         .await;
