@@ -22,6 +22,8 @@ COPY indexer indexer
 COPY reconciler reconciler
 COPY fanout fanout
 COPY sigstore sigstore
+COPY pack pack
+COPY console console
 COPY evidence evidence
 COPY api api
 COPY cli cli
