@@ -148,6 +148,7 @@ pub(crate) fn table() -> RouteTable {
         .add(routes!(evidence::update_contract, evidence::get_contract))
         .add(routes!(evidence::create_robot, evidence::list_robots))
         .add(routes!(evidence::revoke_robot))
+        .add(routes!(pack::download))
         // CAS streams its bodies and enforces its own limit
         // (evledger_evidence::cas::MAX_BLOB_SIZE) while reading them.
         .add(routes!(cas::put_blob, cas::get_blob, cas::head_blob))
@@ -157,7 +158,6 @@ pub(crate) fn table() -> RouteTable {
         .add(routes!(integrations::attach))
         .add(routes!(integrations::detach))
         // Operations.
-        .add(routes!(pack::download))
         .add(routes!(backup::backup))
         .add(routes!(crate::healthz))
         .add(routes!(crate::readyz))

@@ -58,7 +58,10 @@ const badge = {
     document.getElementById('badge-detail').textContent = detail;
   },
   fail(error) {
-    const step = error instanceof v.VerifyError ? error.step : 'fetch';
+    // Anything but a VerifyError is the browser's: a fetch that failed, or
+    // WebCrypto without Ed25519 (NotSupportedError).
+    const step = error instanceof v.VerifyError ? error.step
+      : error?.name === 'NotSupportedError' ? 'browser' : 'fetch';
     this.el()?.setAttribute('data-failed-step', step);
     this.step(`${stepName(step)}: ${error.message}`, false);
     this.finish('failed', `Verification FAILED at: ${stepName(step)}`,
@@ -79,7 +82,8 @@ const STEP_NAMES = {
   'consistency': 'consistency proof',
   'proof-format': 'reading the proof',
   'encoding': 'reading the data',
-  'fetch': 'fetching the proof',
+  'fetch': 'fetching what to verify',
+  'browser': 'this browser (it lacks WebCrypto Ed25519)',
 };
 const stepName = (step) => STEP_NAMES[step] || step;
 
