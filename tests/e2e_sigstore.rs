@@ -12,10 +12,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use common::{anonymous_http, assert_fails, assert_ok, cli, http, write_file, Server};
+use common::{
+    anonymous_http, assert_fails, assert_ok, cli, http, output_within, write_file, Server,
+};
 use p256::ecdsa::signature::hazmat::PrehashSigner;
 use p256::pkcs8::EncodePublicKey;
 use serde_json::{json, Value};
@@ -318,13 +321,19 @@ fn sigstore_js() -> PathBuf {
     dir
 }
 
+/// Longest a run of the Sigstore JavaScript client takes (a second or two;
+/// Node has been seen to hang at start, so a run past this is retried).
+const NODE_LIMIT: Duration = Duration::from_secs(60);
+
 /// Runs `node client.js args...`; whether it succeeded, and what it said.
 fn node(args: &[&str]) -> (bool, String) {
-    let out = Command::new("node")
-        .arg(sigstore_js().join("client.js"))
-        .args(args)
-        .output()
-        .expect("run node");
+    let out = output_within(
+        Command::new("node")
+            .arg(sigstore_js().join("client.js"))
+            .args(args),
+        NODE_LIMIT,
+        3,
+    );
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -744,12 +753,14 @@ fn sigstore_python_verifies_offline_a_certificate_bundle_logged_in_evledger() {
     // A Fulcio-like certificate, its signature and an RFC 3161 timestamp,
     // all offline (@sigstore/mock): the only transparency log is evledger.
     let material_path = work.path().join("material.json");
-    let out = Command::new("node")
-        .arg(sigstore_js().join("client.js"))
-        .args(["mock", &artifact, IDENTITY, ISSUER])
-        .arg(&material_path)
-        .output()
-        .expect("run node");
+    let out = output_within(
+        Command::new("node")
+            .arg(sigstore_js().join("client.js"))
+            .args(["mock", &artifact, IDENTITY, ISSUER])
+            .arg(&material_path),
+        NODE_LIMIT,
+        3,
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -310,6 +310,45 @@ pub fn cli_against(
         .expect("run evledger")
 }
 
+/// Runs `command` to its end, as `Command::output`, but gives up on a run
+/// that takes longer than `limit` (kill -9) and runs it again, up to
+/// `attempts` times. For outside tools (Node) that can hang on a bad
+/// start; a test that needs it says which tool and why.
+pub fn output_within(command: &mut Command, limit: Duration, attempts: usize) -> Output {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for attempt in 1..=attempts {
+        let stdout = dir.path().join(format!("stdout-{attempt}"));
+        let stderr = dir.path().join(format!("stderr-{attempt}"));
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).expect("stdout file"))
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("spawn");
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break Some(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        if let Some(status) = status {
+            return Output {
+                status,
+                stdout: std::fs::read(&stdout).expect("stdout"),
+                stderr: std::fs::read(&stderr).expect("stderr"),
+            };
+        }
+        eprintln!("{command:?} did not finish within {limit:?} (attempt {attempt} of {attempts})");
+    }
+    panic!("{command:?} never finished within {limit:?} in {attempts} attempts");
+}
+
 /// A key that signs DSSE envelopes in tests.
 pub enum TestKey {
     Ed25519(ed25519_dalek::SigningKey),
