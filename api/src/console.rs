@@ -29,6 +29,7 @@ use evledger_console::workflows::{
 use evledger_console::{Nav, Session, PAGE_SIZE};
 use evledger_evidence::attestation::Predicate;
 use evledger_indexer::search::SearchQuery;
+use evledger_ledger::cosignature::unix_millis;
 use evledger_ledger::entry::rekor::HashAlgorithm;
 use evledger_ledger::entry::{Entry, EntryBody};
 use evledger_ledger::verifier::CheckpointVerifier;
@@ -332,17 +333,11 @@ fn sink_lags(state: &AppState, workflow: Option<&str>) -> Result<Vec<Integration
         .collect())
 }
 
-fn unix_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
 // ---- entries -----------------------------------------------------------
 
-/// The list facts of a logged leaf; a leaf that does not parse is listed
-/// as what it is.
-pub(crate) fn entry_row(index: u64, leaf: &[u8], time_ms: Option<u64>) -> EntryRow {
+/// The list facts of a logged leaf, read from its parsed `entry`; a leaf
+/// that does not parse (`None`) is listed as what it is.
+pub(crate) fn entry_row(index: u64, entry: Option<&Entry>, time_ms: Option<u64>) -> EntryRow {
     let mut row = EntryRow {
         index,
         time_ms,
@@ -351,7 +346,7 @@ pub(crate) fn entry_row(index: u64, leaf: &[u8], time_ms: Option<u64>) -> EntryR
         subjects: Vec::new(),
         predicate_type: None,
     };
-    let Ok(entry) = Entry::parse_logged(leaf) else {
+    let Some(entry) = entry else {
         return row;
     };
     row.kind = entry.kind.clone();
@@ -406,7 +401,8 @@ fn rows(state: &AppState, indexes: &[u64]) -> Result<Vec<EntryRow>, ApiError> {
             let leaf = ledger
                 .entry(index)?
                 .ok_or_else(|| ApiError::internal(format!("entry {index} is not in the log")))?;
-            Ok(entry_row(index, &leaf, ledger.entry_time(index)?))
+            let entry = Entry::parse_logged(&leaf).ok();
+            Ok(entry_row(index, entry.as_ref(), ledger.entry_time(index)?))
         })
         .collect()
 }
@@ -431,7 +427,12 @@ async fn entry_list(
         let mut rows = Vec::with_capacity(leaves.len());
         for (offset, leaf) in leaves.iter().enumerate().rev() {
             let index = from + offset as u64;
-            rows.push(entry_row(index, leaf, reader.ledger().entry_time(index)?));
+            let entry = Entry::parse_logged(leaf).ok();
+            rows.push(entry_row(
+                index,
+                entry.as_ref(),
+                reader.ledger().entry_time(index)?,
+            ));
         }
         Ok(EntryList {
             tree_size: size,
@@ -475,7 +476,8 @@ fn detail(state: &AppState, index: u64) -> Result<EntryDetail, ApiError> {
         )));
     }
     let (leaf, proof) = state.ledger().proven_entry(index, checkpoint.size)?;
-    let row = entry_row(index, &leaf, state.ledger().entry_time(index)?);
+    let parsed = Entry::parse_logged(&leaf).ok();
+    let row = entry_row(index, parsed.as_ref(), state.ledger().entry_time(index)?);
     let leaf_hash = evledger_ledger::leaf_hash(&leaf);
     let mut model = EntryDetail {
         row,
@@ -492,7 +494,7 @@ fn detail(state: &AppState, index: u64) -> Result<EntryDetail, ApiError> {
         has_envelope: false,
         has_sigstore_bundle: false,
     };
-    let Ok(entry) = Entry::parse_logged(&leaf) else {
+    let Some(entry) = parsed else {
         return Ok(model);
     };
     let no_payload: &[u8] = &[];
@@ -870,7 +872,8 @@ fn attestation_row(
         .ledger()
         .entry(index)?
         .ok_or_else(|| ApiError::internal(format!("entry {index} is not in the log")))?;
-    let row = entry_row(index, &leaf, state.ledger().entry_time(index)?);
+    let parsed = Entry::parse_logged(&leaf).ok();
+    let row = entry_row(index, parsed.as_ref(), state.ledger().entry_time(index)?);
     let mut out = AttestationRow {
         index,
         time_ms: row.time_ms,
@@ -878,8 +881,8 @@ fn attestation_row(
         failures: Vec::new(),
         subjects: row.subjects,
     };
-    let statement = match Entry::parse_logged(&leaf).map(|e| e.body) {
-        Ok(EntryBody::Dsse(dsse)) => dsse.statement,
+    let statement = match parsed.map(|e| e.body) {
+        Some(EntryBody::Dsse(dsse)) => dsse.statement,
         _ => None,
     };
     let Some(statement) = statement else {

@@ -43,6 +43,7 @@ use tokio::sync::{oneshot, watch};
 use tracing::{debug, error};
 
 use crate::checkpoint::{LogSigner, SignedCheckpoint};
+use crate::cosignature::unix_millis;
 use crate::hashes::{TileHashes, TileMap};
 use crate::integrate::integrate;
 use crate::proof::{self, leaf_hash, InclusionProof};
@@ -420,11 +421,4 @@ impl Sequencer {
             }));
         }
     }
-}
-
-/// Now, Unix milliseconds (0 if the clock is before 1970).
-fn unix_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
